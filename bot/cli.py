@@ -1,0 +1,218 @@
+"""The `newsbot` command: ingest, ask, repl, list, remove."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from bot import __version__
+from bot.settings import Settings
+from rag.errors import NewsbotError
+
+if TYPE_CHECKING:
+    from rag.pipeline import Pipeline
+
+log = logging.getLogger("newsbot")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser (its --help is the CLI reference)."""
+    p = argparse.ArgumentParser(prog="newsbot", description="Question answering over news articles, with cited passages.")
+    p.add_argument("--data-dir", help="index directory (default: $NEWSBOT_DATA_DIR or ./data)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="-v: info logs, -vv: debug logs")
+    p.add_argument("--version", action="version", version=f"newsbot {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    ingest = sub.add_parser("ingest", help="index articles: files, directories, JSONL corpora, http(s) URLs")
+    ingest.add_argument("sources", nargs="+", metavar="PATH|URL")
+    ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    ask = sub.add_parser("ask", help="answer one question (or --jsonl questions from stdin)")
+    ask.add_argument("question", nargs="?", help="the question")
+    mode = ask.add_mutually_exclusive_group()
+    mode.add_argument("--json", action="store_true", help="print one JSON object")
+    mode.add_argument("--jsonl", action="store_true", help='read {"id","question","history"} lines from stdin')
+
+    sub.add_parser("repl", help="chat in the terminal (answers stdin line by line when it is not a terminal)")
+    lst = sub.add_parser("list", help="list the indexed articles")
+    lst.add_argument("--json", action="store_true", help="print JSON lines")
+    remove = sub.add_parser("remove", help="delete articles from the index")
+    remove.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
+    return p
+
+
+def configure_logging(verbose: int, default: str) -> None:
+    """Log to stderr: WARNING (or the setting), INFO with -v, DEBUG with -vv."""
+    level = {0: default.upper(), 1: "INFO"}.get(verbose, "DEBUG")
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "urllib3", "httpcore"):
+        if verbose < 2:
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def error(message: str) -> None:
+    """One line on stderr."""
+    print(f"newsbot: {message}", file=sys.stderr)
+
+
+def ensure_seeded(pipeline: Pipeline, settings: Settings) -> None:
+    """Index the shipped seed articles when the index is empty, so a first question has material."""
+    if not pipeline.is_empty() or not settings.seeds_dir.is_dir():
+        return
+    from rag.documents import iter_sources
+
+    print(f"Empty index: indexing the seed articles in {settings.seeds_dir} first…", file=sys.stderr)
+    report = pipeline.ingest(iter_sources([str(settings.seeds_dir)]))
+    for failure in report.failed:
+        error(failure)
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    """Index the given sources, with a progress bar and a summary."""
+    from bot.factory import build_pipeline
+    from bot.progress import ingest_with_progress
+
+    pipeline = build_pipeline(settings)
+    report = ingest_with_progress(pipeline, args.sources, settings, quiet=args.quiet or not sys.stderr.isatty())
+    for failure in report.failed:
+        error(failure)
+    print(
+        f"{len(report.added)} added, {len(report.unchanged)} unchanged, {len(report.replaced)} replaced, "
+        f"{len(report.failed)} failed; {report.chunks} chunks in {report.seconds:.1f} s"
+    )
+    return 1 if report.failed else 0
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    """Answer one question, or a JSONL stream of them."""
+    from bot.factory import build_pipeline
+    from bot.render import answer_dict, answer_text
+
+    if not args.jsonl and args.question is None:
+        error("give a question, e.g. newsbot ask \"What did Dedov say about Oman?\", or use --jsonl")
+        return 2
+    pipeline = build_pipeline(settings)
+    ensure_seeded(pipeline, settings)
+    if args.jsonl:
+        return ask_jsonl(pipeline)
+    answer = pipeline.ask(args.question)
+    if args.json:
+        print(json.dumps(answer_dict(answer), ensure_ascii=False))
+    else:
+        print(answer_text(answer))
+    return 0
+
+
+def parse_question_line(line: str, number: int) -> tuple[str, str, list[str]]:
+    """(id, question, history) of one --jsonl line, or NewsbotError naming the line."""
+    try:
+        record: Any = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise NewsbotError(f"stdin line {number}: not valid JSON ({exc.msg}) — skipped") from None
+    if not isinstance(record, dict) or not isinstance(record.get("question"), str):
+        raise NewsbotError(f'stdin line {number}: expected {{"id": ..., "question": "..."}} — skipped')
+    history = record.get("history") or []
+    if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+        raise NewsbotError(f"stdin line {number}: history must be a list of strings — skipped")
+    return str(record.get("id", number)), record["question"], history
+
+
+def ask_jsonl(pipeline: Pipeline) -> int:
+    """One JSON answer line per JSON question line, in order; bad lines are reported and skipped."""
+    from bot.render import answer_dict
+    from rag.conversation import Conversation
+
+    status = 0
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            qid, question, history = parse_question_line(line, number)
+            answer = pipeline.ask(question, Conversation.from_history(history))
+        except NewsbotError as exc:
+            error(str(exc))
+            status = 1
+            continue
+        print(json.dumps(answer_dict(answer, qid), ensure_ascii=False), flush=True)
+    return status
+
+
+def cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
+    """The terminal chat."""
+    from bot.factory import build_pipeline
+    from bot.repl import run_repl
+
+    pipeline = build_pipeline(settings)
+    ensure_seeded(pipeline, settings)
+    return run_repl(pipeline, settings)
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the indexed articles."""
+    from bot.factory import open_lexical
+
+    articles = open_lexical(settings).articles()
+    for a in articles:
+        if args.json:
+            print(json.dumps(a.__dict__, ensure_ascii=False))
+        else:
+            print(f"{a.doc_id}\t{(a.published or '')[:10]}\t{a.chunks} chunks\t{a.title}")
+    if not args.json:
+        print(f"{len(articles)} articles in {settings.data_dir}", file=sys.stderr)
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete articles by doc id."""
+    from bot.factory import build_pipeline
+
+    pipeline = build_pipeline(settings)
+    status = 0
+    for doc_id in args.doc_ids:
+        if pipeline.remove(doc_id):
+            print(f"removed {doc_id}")
+        else:
+            error(f"no article {doc_id!r} in the index — `newsbot list` shows the doc ids")
+            status = 1
+    return status
+
+
+COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "repl": cmd_repl, "list": cmd_list, "remove": cmd_remove}
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, with command-line overrides."""
+    overrides: dict[str, Any] = {}
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    return Settings(**overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `newsbot` console script."""
+    args = parser().parse_args(argv)
+    if args.command is None:
+        parser().print_help()
+        return 2
+    try:
+        settings = load_settings(args)
+    except Exception as exc:  # pydantic's ValidationError: a bad NEWSBOT_* value
+        error(f"bad setting: {exc}".splitlines()[0] + " — check your NEWSBOT_* variables and .env")
+        return 2
+    configure_logging(args.verbose, settings.log_level)
+    try:
+        return COMMANDS[args.command](args, settings)
+    except NewsbotError as exc:
+        error(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        error("interrupted — the index keeps every article committed so far; run the command again to finish")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Build the pipeline from Settings: the one place that turns settings into collaborators."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.lexical import LexicalIndex
+    from rag.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+def open_lexical(settings: Settings) -> LexicalIndex:
+    """The SQLite side of the index alone (enough for `list`; no model, no Chroma)."""
+    from rag.lexical import LexicalIndex
+
+    return LexicalIndex(settings.lexical_path)
+
+
+def build_pipeline(settings: Settings) -> Pipeline:
+    """The whole pipeline; the embedding model itself loads on first use."""
+    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.pipeline import Pipeline
+    from rag.retrieval import HybridRetriever
+    from rag.store import ChromaStore, chroma_client
+
+    embedder = SentenceTransformerEmbeddings(settings.model, batch_size=settings.batch_size)
+    client = chroma_client(path=settings.chroma_path, url=settings.chroma_url)
+    store = ChromaStore(client)
+    lexical = open_lexical(settings)
+    retriever = HybridRetriever(embedder, store, lexical)
+    return Pipeline(embedder=embedder, store=store, lexical=lexical, retriever=retriever)

@@ -1,0 +1,82 @@
+"""Answers as plain text, as rich terminal output, and as the JSON of `ask --json/--jsonl`."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from rag.types import Answer, Citation
+
+PASSAGE_PREVIEW = 300
+
+
+def paragraphs_label(numbers: tuple[int, ...]) -> str:
+    """'paragraph 3' or 'paragraphs 3–5'."""
+    if not numbers:
+        return ""
+    if len(numbers) == 1:
+        return f"paragraph {numbers[0]}"
+    return f"paragraphs {numbers[0]}–{numbers[-1]}"
+
+
+def source_line(c: Citation) -> str:
+    """'[1] Title — Source, 2025-11-01, paragraph 12'."""
+    bits = [b for b in (c.source, (c.published or "")[:10], paragraphs_label(c.paragraphs)) if b]
+    return f"[{c.n}] {c.title or c.doc_id}" + (f" — {', '.join(bits)}" if bits else "")
+
+
+def shorten(text: str, limit: int = PASSAGE_PREVIEW) -> str:
+    """The text cut at a word boundary, with an ellipsis when cut."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else textwrap.shorten(flat, limit, placeholder=" …")
+
+
+def answer_text(answer: Answer, *, full_passages: bool = False) -> str:
+    """The answer and its sources as plain text."""
+    lines = [answer.text]
+    if answer.citations:
+        lines += ["", "Sources:"]
+        for c in answer.citations:
+            lines.append(source_line(c))
+            passage = c.text if full_passages else shorten(c.text)
+            lines += ["    " + line for line in textwrap.wrap(passage, 96)]
+    return "\n".join(lines)
+
+
+def sources_text(answer: Answer | None) -> str:
+    """The full cited passages of an answer."""
+    if answer is None or not answer.citations:
+        return "No sources yet: ask a question first."
+    out = []
+    for c in answer.citations:
+        out += [source_line(c), c.text, ""]
+    return "\n".join(out).rstrip()
+
+
+def citation_dict(c: Citation) -> dict[str, Any]:
+    """One citation of the JSON interface."""
+    return {
+        "n": c.n,
+        "doc_id": c.doc_id,
+        "title": c.title,
+        "published": c.published,
+        "source": c.source,
+        "paragraphs": list(c.paragraphs),
+        "text": c.text,
+        "start": c.start,
+        "end": c.end,
+    }
+
+
+def answer_dict(answer: Answer, qid: str | None = None) -> dict[str, Any]:
+    """The JSON object of `ask --json` / `--jsonl` (a stable machine interface)."""
+    return {
+        "id": qid,
+        "question": answer.question,
+        "standalone_question": answer.standalone_question,
+        "answer": answer.text,
+        "refused": answer.refused,
+        "citations": [citation_dict(c) for c in answer.citations],
+        "retrieved": answer.retrieved_doc_ids,
+        "latency_ms": round(answer.latency_ms, 2),
+    }

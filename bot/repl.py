@@ -1,0 +1,100 @@
+"""The terminal chat: line editing and history on a terminal, one answer per line from a pipe."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TYPE_CHECKING, TextIO
+
+from bot.render import answer_text, sources_text
+from bot.settings import Settings
+from rag.conversation import Conversation
+from rag.errors import NewsbotError
+
+if TYPE_CHECKING:
+    from rag.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+HELP = """Ask anything about the indexed articles; follow-up questions work ("When did he serve there?").
+  /sources  the full passages cited by the last answer
+  /reset    forget this conversation
+  /help     this text
+  /quit     leave (or Ctrl-D)"""
+
+
+class Session:
+    """One REPL conversation: commands and questions in, text out."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.conversation = Conversation()
+
+    def handle(self, line: str) -> str | None:
+        """The reply to one input line; None means quit."""
+        text = line.strip()
+        command = text.split()[0].lower() if text.startswith("/") else ""
+        if command in ("/quit", "/exit"):
+            return None
+        if command == "/help":
+            return HELP
+        if command == "/reset":
+            self.conversation.reset()
+            return "Conversation forgotten."
+        if command == "/sources":
+            return sources_text(self.conversation.last_answer)
+        if command:
+            return f"Unknown command {command} — try /help."
+        try:
+            answer = self.pipeline.ask(text, self.conversation)
+        except NewsbotError as exc:
+            return f"⚠ {exc}"
+        prefix = f"(understood as: {answer.standalone_question})\n" if answer.standalone_question != answer.question else ""
+        return prefix + answer_text(answer)
+
+
+def run_piped(session: Session, stdin: TextIO, stdout: TextIO) -> int:
+    """Answer each non-empty stdin line in turn (one conversation), then exit."""
+    for line in stdin:
+        if not line.strip():
+            continue
+        reply = session.handle(line)
+        if reply is None:
+            break
+        print(f"> {line.strip()}\n{reply}\n", file=stdout, flush=True)
+    return 0
+
+
+def run_terminal(session: Session, settings: Settings) -> int:
+    """The interactive loop with prompt_toolkit (history kept under the data dir) and rich output."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory
+    from rich.console import Console
+
+    console = Console()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prompt: PromptSession[str] = PromptSession(history=FileHistory(str(settings.data_dir / "repl_history")))
+    n = len(session.pipeline.articles())
+    console.print(f"[bold]newsbot[/bold] — {n} article(s) indexed. Ask a question; /help for commands.")
+    while True:
+        try:
+            line = prompt.prompt("› ")
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            return 0
+        if not line.strip():
+            continue
+        with console.status("thinking…"):
+            reply = session.handle(line)
+        if reply is None:
+            return 0
+        console.print(reply, markup=False, highlight=False)
+        console.print()
+
+
+def run_repl(pipeline: Pipeline, settings: Settings) -> int:
+    """The REPL on a terminal; line-by-line answers when stdin is a pipe or file."""
+    session = Session(pipeline)
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        return run_terminal(session, settings)
+    return run_piped(session, sys.stdin, sys.stdout)

@@ -1,0 +1,26 @@
+"""newsbot's retrieval-augmented pipeline: articles → chunks → Chroma + BM25 → cited answers.
+
+Knows no terminal and no Telegram; reads no environment variables; never prints.
+"""
+
+from rag.answer import REFUSAL
+from rag.conversation import Conversation
+from rag.errors import ArticleUnreadable, BadQuestion, ConfigError, IndexUnavailable, NewsbotError
+from rag.types import Answer, Article, ArticleInfo, Chunk, Citation, IngestReport, Passage
+
+__all__ = [
+    "REFUSAL",
+    "Answer",
+    "Article",
+    "ArticleInfo",
+    "ArticleUnreadable",
+    "BadQuestion",
+    "Chunk",
+    "Citation",
+    "ConfigError",
+    "Conversation",
+    "IndexUnavailable",
+    "IngestReport",
+    "NewsbotError",
+    "Passage",
+]

@@ -1,0 +1,119 @@
+"""The turns of one chat, and follow-up questions made standalone without a model."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rag.types import Answer
+
+_PERSONAL = r"he|she|him|his|her|hers|they|them|their"
+_ANAPHOR = re.compile(rf"\b(?:{_PERSONAL}|it|its)\b", re.IGNORECASE)
+_DEMONSTRATIVE = re.compile(r"\b(?:that|this|these|those)\s+(?P<noun>[a-z]+)\b", re.IGNORECASE)
+_ELLIPSIS = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(?P<rest>.+?)\s*\??\s*$|^\s*and\s+(?P<and>.+?)\s*\?\s*$", re.I)
+_QUESTION_WORDS = frozenset(
+    "what who whom whose when where which why how is are was were did do does has have had can could "
+    "will would should and but or so also tell give list name".split()
+)
+# A run of capitalised words, allowing inner connectors: "Bushehr Nuclear Power Plant", "Bank of England".
+_NAME = re.compile(r"\b[A-Z][\w’'\-–]*(?:\s+(?:(?:of|the|and|for|de|al|bin|von|van)\s+)?[A-Z][\w’'\-–]*)*")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question of a chat, as asked and as answered."""
+
+    question: str
+    standalone: str
+    answer: Answer | None = None
+
+
+@dataclass
+class Conversation:
+    """The turns of one chat, newest last; only the last `max_turns` are kept."""
+
+    turns: list[Turn] = field(default_factory=list)
+    max_turns: int = 10
+
+    def add(self, question: str, standalone: str, answer: Answer | None = None) -> None:
+        """Record a turn."""
+        self.turns.append(Turn(question, standalone, answer))
+        del self.turns[: -self.max_turns]
+
+    def standalones(self) -> list[str]:
+        """The resolved questions so far, oldest first."""
+        return [t.standalone for t in self.turns]
+
+    @property
+    def last_answer(self) -> Answer | None:
+        """The latest answer, if any."""
+        return self.turns[-1].answer if self.turns else None
+
+    def reset(self) -> None:
+        """Forget every turn."""
+        self.turns.clear()
+
+    @classmethod
+    def from_history(cls, questions: list[str]) -> Conversation:
+        """A conversation whose earlier questions were `questions` (oldest first), each resolved in turn."""
+        conv = cls()
+        for q in questions:
+            conv.add(q, resolve_followup(q, conv.standalones()))
+        return conv
+
+
+def topic_of(question: str) -> str | None:
+    """The main named thing of a question: its longest capitalised phrase, else its last noun phrase."""
+    names = [m.group().strip() for m in _NAME.finditer(question)]
+    names = [n for n in names if n.split()[0].lower() not in _QUESTION_WORDS or len(n.split()) > 1]
+    names = [" ".join(w for w in n.split() if w.lower() not in _QUESTION_WORDS) for n in names]
+    names = [n for n in names if n]
+    if names:
+        return max(names, key=len)
+    m = re.search(r"\b(?:the|a|an)\s+([\w\s\-]+?)\s*[?.!]*$", question)
+    return m.group(1).strip() if m else None
+
+
+def is_followup(question: str) -> bool:
+    """True when the question leans on an earlier one: a pronoun, a demonstrative, "what about X?"."""
+    return bool(_ANAPHOR.search(question) or _DEMONSTRATIVE.search(question) or _ELLIPSIS.match(question))
+
+
+def _resolve_ellipsis(question: str, previous: str) -> str | None:
+    """ "What about sanctions?" after "What did Dedov say about Oman?" → "What did Dedov say about sanctions?" """
+    m = _ELLIPSIS.match(question)
+    if not m:
+        return None
+    rest = (m["rest"] or m["and"]).strip()
+    about = re.search(r"\b(about|on|regarding)\s+.+?(\?*)$", previous, re.IGNORECASE)
+    if about:
+        return f"{previous[: about.start()]}{about.group(1)} {rest}?"
+    topic = topic_of(previous)
+    return previous.replace(topic, rest, 1) if topic else None
+
+
+def resolve_followup(question: str, history: list[str]) -> str:
+    """The question with its pronoun resolved against the latest earlier question that names something.
+
+    "When did he serve in Islamabad?" after "Who is Alexey Yurievich Dedov?"
+    → "When did Alexey Yurievich Dedov serve in Islamabad?"
+    """
+    if not history or not is_followup(question):
+        return question
+    elliptic = _resolve_ellipsis(question, history[-1])
+    if elliptic:
+        return elliptic
+    topic = next((t for t in (topic_of(h) for h in reversed(history)) if t), None)
+    if not topic or topic.lower() in question.lower():
+        return question
+    m = _ANAPHOR.search(question)
+    if m:
+        word = m.group().lower()
+        possessive = word in ("his", "her", "hers", "its", "their")
+        replacement = f"{topic}’s" if possessive else topic
+        if word in ("him", "them", "it", "her") and not possessive:
+            replacement = topic
+        return question[: m.start()] + replacement + question[m.end() :]
+    d = _DEMONSTRATIVE.search(question)
+    assert d is not None
+    return f"{question[: d.end()]} ({topic}){question[d.end():]}"

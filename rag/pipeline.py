@@ -1,0 +1,194 @@
+"""Pipeline: ingest(...) / ask(question, conversation) — the one door the front ends use."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from rag.answer import REFUSAL, ExtractiveAnswerer, idf_from_counts
+from rag.chunking import ChunkingConfig, chunk_article
+from rag.conversation import Conversation, resolve_followup
+from rag.errors import ArticleUnreadable, BadQuestion
+from rag.lexical import LexicalIndex
+from rag.retrieval import HybridRetriever
+from rag.store import ChromaStore
+from rag.types import Answer, Article, ArticleInfo, Chunk, IngestReport, Passage
+
+log = logging.getLogger(__name__)
+MAX_QUESTION_CHARS = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+class Encoder(Protocol):
+    """What ingest needs of an embedder: a batch of texts → unit vectors."""
+
+    def encode(self, texts: list[str]) -> Sequence[Sequence[float]]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+class Answerer(Protocol):
+    """Turns a question and ranked passages into an Answer."""
+
+    def answer(self, question: str, passages: Sequence[Passage]) -> Answer: ...
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """How articles become vectors."""
+
+    chunking: ChunkingConfig = ChunkingConfig()
+    batch_chunks: int = 256  # chunks gathered before one encode call (the model sorts by length inside)
+    embed_title: bool = True  # prefix each chunk's embedded text with its article's title
+
+
+def clean_question(question: str) -> str:
+    """The question with control characters removed, or BadQuestion saying what to do."""
+    text = _CONTROL.sub(" ", question or "")
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text:
+        raise BadQuestion("the question is empty — type a question about the articles")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise BadQuestion(
+            f"the question is {len(text):,} characters long; the limit is {MAX_QUESTION_CHARS:,} — shorten it"
+        )
+    return text
+
+
+def embedding_text(chunk: Chunk, with_title: bool) -> str:
+    """What the model embeds for a chunk: the title gives a passage its article's subject."""
+    return f"{chunk.title}\n{chunk.text}" if with_title and chunk.title else chunk.text
+
+
+class Pipeline:
+    """Articles in, cited answers out."""
+
+    def __init__(
+        self,
+        *,
+        embedder: Encoder,
+        store: ChromaStore,
+        lexical: LexicalIndex,
+        retriever: HybridRetriever,
+        answerer: Answerer | None = None,
+        ingest_config: IngestConfig | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.store = store
+        self.lexical = lexical
+        self.retriever = retriever
+        self.answerer = answerer or ExtractiveAnswerer(idf=self.idf)
+        self.ingest_config = ingest_config or IngestConfig()
+
+    # --- ingest ---------------------------------------------------------------------------
+    def ingest(
+        self, items: Iterable[Article | ArticleUnreadable], progress: Callable[[int, int], None] | None = None
+    ) -> IngestReport:
+        """Index articles; unchanged ones are skipped, changed ones replace their old chunks.
+
+        `progress(articles_done, chunks_done)` is called as work completes. Each article is
+        committed on its own, so an interrupted ingest loses nothing and a rerun completes it.
+        """
+        report = IngestReport()
+        started = time.perf_counter()
+        pending: dict[str, tuple[Article, list[Chunk], bool]] = {}
+        done = [0]
+
+        def flush() -> None:
+            self._index(list(pending.values()), report)
+            done[0] += len(pending)
+            pending.clear()
+            if progress:
+                progress(done[0], report.chunks)
+
+        for item in items:
+            if isinstance(item, ArticleUnreadable):
+                report.failed.append(str(item))
+                log.warning("%s", item)
+                continue
+            known = self.lexical.article_hash(item.doc_id)
+            if known == item.content_hash and item.doc_id not in pending:
+                report.unchanged.append(item.doc_id)
+                done[0] += 1
+                if progress:
+                    progress(done[0], report.chunks)
+                continue
+            pending[item.doc_id] = (item, chunk_article(item, self.ingest_config.chunking), known is not None)
+            if sum(len(c) for _, c, _ in pending.values()) >= self.ingest_config.batch_chunks:
+                flush()
+        if pending:
+            flush()
+        report.seconds = time.perf_counter() - started
+        log.info(
+            "ingest: %d added, %d replaced, %d unchanged, %d failed, %d chunks in %.1f s",
+            len(report.added), len(report.replaced), len(report.unchanged), len(report.failed),
+            report.chunks, report.seconds,
+        )
+        return report
+
+    def _index(self, batch: list[tuple[Article, list[Chunk], bool]], report: IngestReport) -> None:
+        texts = [embedding_text(c, self.ingest_config.embed_title) for _, chunks, _ in batch for c in chunks]
+        vectors = self.embedder.encode(texts)
+        i = 0
+        for article, chunks, existed in batch:
+            mine = vectors[i : i + len(chunks)]
+            i += len(chunks)
+            self.store.upsert(chunks, mine)  # 1. vectors (idempotent: ids are deterministic)
+            self.lexical.replace_article(article, chunks)  # 2. commit point
+            self.store.delete_doc(article.doc_id, keep=[c.chunk_id for c in chunks])  # 3. old version's vectors
+            (report.replaced if existed else report.added).append(article.doc_id)
+            report.chunks += len(chunks)
+
+    def remove(self, doc_id: str) -> bool:
+        """Delete an article and its chunks; False when the index did not hold it."""
+        found = self.lexical.remove(doc_id)
+        gone = self.store.delete_doc(doc_id)
+        return found or gone > 0
+
+    def articles(self) -> list[ArticleInfo]:
+        """The indexed articles."""
+        return self.lexical.articles()
+
+    def is_empty(self) -> bool:
+        """True when nothing is indexed."""
+        return self.lexical.chunk_count() == 0
+
+    def version(self) -> int:
+        """The index version: it changes on every ingest and removal."""
+        return self.lexical.version()
+
+    # --- ask ------------------------------------------------------------------------------
+    def idf(self, words: Sequence[str]) -> dict[str, float]:
+        """IDF of question words over the indexed chunks."""
+        df, total = self.lexical.document_frequency(words)
+        return idf_from_counts(df, total)
+
+    def ask(self, question: str, conversation: Conversation | None = None) -> Answer:
+        """Answer a question, resolving it against the conversation's earlier turns."""
+        started = time.perf_counter()
+        question = clean_question(question)
+        standalone = resolve_followup(question, conversation.standalones()) if conversation else question
+        if self.is_empty():
+            answer = Answer(question=question, text=REFUSAL, refused=True)
+        else:
+            passages = self.retriever.retrieve(standalone)
+            answer = self.answerer.answer(standalone, passages)
+        answer = replace(
+            answer,
+            question=question,
+            standalone_question=standalone,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )
+        if conversation is not None:
+            conversation.add(question, standalone, answer)
+        log.info(
+            "answered %r (standalone %r) in %.0f ms, refused=%s, cited=%s, top=%s",
+            question, standalone, answer.latency_ms, answer.refused,
+            [c.doc_id + f"@{c.start}" for c in answer.citations],
+            [(p.chunk.chunk_id, round(p.score, 4)) for p in answer.passages[:5]],
+        )
+        return answer
