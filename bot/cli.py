@@ -21,7 +21,9 @@ log = logging.getLogger("newsbot")
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser (its --help is the CLI reference)."""
-    p = argparse.ArgumentParser(prog="newsbot", description="Question answering over news articles, with cited passages.")
+    p = argparse.ArgumentParser(
+        prog="newsbot", description="Question answering over news articles, with cited passages."
+    )
     p.add_argument("--data-dir", help="index directory (default: $NEWSBOT_DATA_DIR or ./data)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="-v: info logs, -vv: debug logs")
     p.add_argument("--version", action="version", version=f"newsbot {__version__}")
@@ -93,7 +95,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from bot.render import answer_dict, answer_text
 
     if not args.jsonl and args.question is None:
-        error("give a question, e.g. newsbot ask \"What did Dedov say about Oman?\", or use --jsonl")
+        error('give a question, e.g. newsbot ask "What did Dedov say about Oman?", or use --jsonl')
         return 2
     pipeline = build_pipeline(settings)
     ensure_seeded(pipeline, settings)

@@ -48,7 +48,9 @@ class Session:
             answer = self.pipeline.ask(text, self.conversation)
         except NewsbotError as exc:
             return f"⚠ {exc}"
-        prefix = f"(understood as: {answer.standalone_question})\n" if answer.standalone_question != answer.question else ""
+        prefix = (
+            f"(understood as: {answer.standalone_question})\n" if answer.standalone_question != answer.question else ""
+        )
         return prefix + answer_text(answer)
 
 

@@ -24,7 +24,7 @@ _SPEAKER_QUESTION = re.compile(
     r"(?:\s+(?:about|on|of|regarding|concerning)\s+(?P<topic>.+))?",
     re.IGNORECASE,
 )
-_QUOTE_MARKS = "“”\"«»"
+_QUOTE_MARKS = '“”"«»'
 _SPEECH_VERBS = re.compile(
     r"\b(?:said|says|added|stressed|noted|told|emphasi[sz]ed|described|insisted|warned|explained|argued|"
     r"claimed|according to|reiterated|highlighted|wrote|asked)\b",

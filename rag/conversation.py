@@ -10,7 +10,9 @@ from rag.types import Answer
 _PERSONAL = r"he|she|him|his|her|hers|they|them|their"
 _ANAPHOR = re.compile(rf"\b(?:{_PERSONAL}|it|its)\b", re.IGNORECASE)
 _DEMONSTRATIVE = re.compile(r"\b(?:that|this|these|those)\s+(?P<noun>[a-z]+)\b", re.IGNORECASE)
-_ELLIPSIS = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(?P<rest>.+?)\s*\??\s*$|^\s*and\s+(?P<and>.+?)\s*\?\s*$", re.I)
+_ELLIPSIS = re.compile(
+    r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(?P<rest>.+?)\s*\??\s*$|^\s*and\s+(?P<and>.+?)\s*\?\s*$", re.I
+)
 _QUESTION_WORDS = frozenset(
     "what who whom whose when where which why how is are was were did do does has have had can could "
     "will would should and but or so also tell give list name".split()
@@ -116,4 +118,4 @@ def resolve_followup(question: str, history: list[str]) -> str:
         return question[: m.start()] + replacement + question[m.end() :]
     d = _DEMONSTRATIVE.search(question)
     assert d is not None
-    return f"{question[: d.end()]} ({topic}){question[d.end():]}"
+    return f"{question[: d.end()]} ({topic}){question[d.end() :]}"

@@ -64,7 +64,7 @@ def normalise_date(value: object) -> str | None:
 def clean_paragraphs(lines: list[str]) -> list[str]:
     """Blank-line separated paragraphs, whitespace-trimmed, inner newlines joined, furniture dropped."""
     paragraphs, current = [], []
-    for line in lines + [""]:
+    for line in [*lines, ""]:
         line = _CONTROL.sub("", line).strip()
         if line:
             current.append(line)

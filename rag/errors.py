@@ -1,10 +1,10 @@
 """The exception tree. Every message says what to do next.
 
-    NewsbotError
-    ├── ArticleUnreadable   a path, file, URL or record that yields no article
-    ├── IndexUnavailable    the index cannot be opened (Chroma server down, bad data dir)
-    ├── BadQuestion         empty, too long, or nothing left after cleaning
-    └── ConfigError         a setting that cannot work (model path, prompt template)
+NewsbotError
+├── ArticleUnreadable   a path, file, URL or record that yields no article
+├── IndexUnavailable    the index cannot be opened (Chroma server down, bad data dir)
+├── BadQuestion         empty, too long, or nothing left after cleaning
+└── ConfigError         a setting that cannot work (model path, prompt template)
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, title, source, tokenize='porter unicode61 remove_diacritics 2');
 """
+
+
 class LexicalIndex:
     """Article registry + FTS5 chunk index in one SQLite file (safe across threads and processes)."""
 
@@ -88,8 +90,16 @@ class LexicalIndex:
                 )
             self.db.execute(
                 "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?)",
-                (article.doc_id, article.title, article.source, article.published, article.url,
-                 article.content_hash, len(chunks), article.text),
+                (
+                    article.doc_id,
+                    article.title,
+                    article.source,
+                    article.published,
+                    article.url,
+                    article.content_hash,
+                    len(chunks),
+                    article.text,
+                ),
             )
             self._bump()
 
@@ -108,8 +118,7 @@ class LexicalIndex:
 
     def _bump(self) -> None:
         self.db.execute(
-            "INSERT INTO meta VALUES ('version', '1') "
-            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+            "INSERT INTO meta VALUES ('version', '1') ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
 
     # --- reads ----------------------------------------------------------------------------

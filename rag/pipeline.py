@@ -6,7 +6,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from rag.answer import REFUSAL, ExtractiveAnswerer, idf_from_counts
@@ -41,7 +41,7 @@ class Answerer(Protocol):
 class IngestConfig:
     """How articles become vectors."""
 
-    chunking: ChunkingConfig = ChunkingConfig()
+    chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
     batch_chunks: int = 256  # chunks gathered before one encode call (the model sorts by length inside)
     embed_title: bool = True  # prefix each chunk's embedded text with its article's title
 
@@ -125,8 +125,12 @@ class Pipeline:
         report.seconds = time.perf_counter() - started
         log.info(
             "ingest: %d added, %d replaced, %d unchanged, %d failed, %d chunks in %.1f s",
-            len(report.added), len(report.replaced), len(report.unchanged), len(report.failed),
-            report.chunks, report.seconds,
+            len(report.added),
+            len(report.replaced),
+            len(report.unchanged),
+            len(report.failed),
+            report.chunks,
+            report.seconds,
         )
         return report
 
@@ -187,7 +191,10 @@ class Pipeline:
             conversation.add(question, standalone, answer)
         log.info(
             "answered %r (standalone %r) in %.0f ms, refused=%s, cited=%s, top=%s",
-            question, standalone, answer.latency_ms, answer.refused,
+            question,
+            standalone,
+            answer.latency_ms,
+            answer.refused,
             [c.doc_id + f"@{c.start}" for c in answer.citations],
             [(p.chunk.chunk_id, round(p.score, 4)) for p in answer.passages[:5]],
         )

@@ -66,7 +66,9 @@ class ChromaStore:
                 collection, embedding_function=None, metadata={"hnsw:space": "cosine"}
             )
         except Exception as exc:
-            raise IndexUnavailable(f"cannot open the Chroma collection ({exc}) — check the data dir or server") from None
+            raise IndexUnavailable(
+                f"cannot open the Chroma collection ({exc}) — check the data dir or server"
+            ) from None
         self._max_batch = int(getattr(client, "get_max_batch_size", lambda: 5000)())
 
     def count(self) -> int:
@@ -97,5 +99,7 @@ class ChromaStore:
         n = self.count()
         if n == 0:
             return []
-        result = self.collection.query(query_embeddings=[list(map(float, vector))], n_results=min(k, n), include=["distances"])
+        result = self.collection.query(
+            query_embeddings=[list(map(float, vector))], n_results=min(k, n), include=["distances"]
+        )
         return [(cid, 1.0 - float(d)) for cid, d in zip(result["ids"][0], result["distances"][0], strict=True)]
