@@ -33,6 +33,7 @@ _DATELINE = re.compile(
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 Loaded = Article | ArticleUnreadable
+MIN_HTML_WORDS = 15
 
 
 def slug(name: str) -> str:
@@ -47,7 +48,10 @@ def parse_dateline(line: str) -> str | None:
     if not m:
         return None
     stamp = f"{m['month']} {m['day']} {m['year']} {m['time'] or '00:00'}"
-    return datetime.strptime(stamp, "%B %d %Y %H:%M").isoformat()
+    try:
+        return datetime.strptime(stamp, "%B %d %Y %H:%M").isoformat()
+    except ValueError:  # "November 41, 2025": shaped like a dateline, but no date
+        return None
 
 
 def normalise_date(value: object) -> str | None:
@@ -118,7 +122,7 @@ def article_from_html(doc_id: str, html: str, *, source: str = "", url: str | No
     doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False, favor_precision=True)
     text = getattr(doc, "text", None) or ""
     paragraphs = clean_paragraphs(text.splitlines())
-    if not paragraphs:
+    if sum(len(p.split()) for p in paragraphs) < MIN_HTML_WORDS:  # menus and link lists are not articles
         raise ArticleUnreadable(f"{doc_id}: no article text found in the HTML — is this an article page?")
     title = getattr(doc, "title", None) or paragraphs[0][:120]
     return Article(

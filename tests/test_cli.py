@@ -1,0 +1,209 @@
+"""The real `newsbot` entry point with the real model and a real Chroma in a tmp dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from rag.answer import REFUSAL
+from tests.conftest import OMAN_QUOTE, ROOT, SEED_FILE
+
+pytestmark = pytest.mark.slow
+SEED_ID = "000_4c519add1ad1325c"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("NEWSBOT_"):
+            monkeypatch.delenv(key)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def ask_json(capsys: pytest.CaptureFixture[str], data: Path, question: str) -> dict:
+    code, out, _ = run(capsys, "--data-dir", str(data), "ask", "--json", question)
+    assert code == 0
+    return json.loads(out)
+
+
+def test_oman_quote_is_answered_and_cited(capsys: pytest.CaptureFixture[str], seeded_copy: Path) -> None:
+    result = ask_json(capsys, seeded_copy, "What did Dedov say about Oman?")
+    assert result["refused"] is False
+    assert OMAN_QUOTE in result["answer"]
+    article_text = SEED_FILE.read_text(encoding="utf-8")
+    cited = [c for c in result["citations"] if OMAN_QUOTE in c["text"]]
+    assert [c["doc_id"] for c in cited] == [SEED_ID]
+    assert f"[{cited[0]['n']}]" in result["answer"]
+    for c in result["citations"]:
+        assert c["text"] in article_text  # verbatim from the article
+        assert set(c) >= {"n", "doc_id", "title", "published", "text", "start", "end"}
+    assert result["retrieved"] == [SEED_ID]
+
+
+def test_citation_offsets_locate_the_passage(capsys: pytest.CaptureFixture[str], seeded_copy: Path) -> None:
+    from rag.lexical import LexicalIndex
+
+    result = ask_json(capsys, seeded_copy, "Who signed the Comprehensive Strategic Partnership Treaty?")
+    stored = LexicalIndex(seeded_copy / "index.sqlite3").article(SEED_ID)
+    assert stored is not None
+    assert result["citations"]
+    for c in result["citations"]:
+        assert stored.text[c["start"] : c["end"]] == c["text"]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who won the 2022 football World Cup?",  # nothing in the articles
+        "What is the recipe for a good sourdough bread?",
+    ],
+)
+def test_unanswerable_is_refused(capsys: pytest.CaptureFixture[str], seeded_copy: Path, question: str) -> None:
+    result = ask_json(capsys, seeded_copy, question)
+    assert (result["answer"], result["refused"], result["citations"]) == (REFUSAL, True, [])
+
+
+def test_plain_output_lists_sources(capsys: pytest.CaptureFixture[str], seeded_copy: Path) -> None:
+    code, out, _ = run(capsys, "--data-dir", str(seeded_copy), "ask", "What did Dedov say about Oman?")
+    assert code == 0
+    assert OMAN_QUOTE in out
+    assert (
+        "\nSources:\n[1] Tehran–Moscow partnership will not yield to foreign pressure: Russian envoy — 2025-11-01"
+        in out
+    )
+
+
+def test_ingest_twice_same_index(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    code, out, _ = run(capsys, "--data-dir", data, "ingest", str(SEED_FILE))
+    assert code == 0
+    assert out.startswith("1 added, 0 unchanged, 0 replaced, 0 failed; 10 chunks in ")
+    code, out, _ = run(capsys, "--data-dir", data, "ingest", str(SEED_FILE))
+    assert code == 0
+    assert out.startswith("0 added, 1 unchanged, 0 replaced, 0 failed; 0 chunks in ")
+    code, out, _ = run(capsys, "--data-dir", data, "list")
+    title = "Tehran–Moscow partnership will not yield to foreign pressure: Russian envoy"
+    assert out == f"{SEED_ID}\t2025-11-01\t10 chunks\t{title}\n"
+
+
+def test_fresh_index_is_seeded_before_answering(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run(
+        capsys, "--data-dir", str(tmp_path / "fresh"), "ask", "--json", "What did Dedov say about Oman?"
+    )
+    assert code == 0
+    assert "Empty index: indexing the seed articles" in err
+    assert OMAN_QUOTE in json.loads(out)["answer"]
+
+
+def test_jsonl_round_trip(
+    capsys: pytest.CaptureFixture[str], seeded_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    lines = [
+        {"id": "q1", "question": "What did Dedov say about Oman?"},
+        "this line is not json",
+        {"id": "q2", "question": "When did he serve in Islamabad?", "history": ["Who is Alexey Yurievich Dedov?"]},
+        {"id": "q3", "question": "Who won the 2022 football World Cup?"},
+        {"id": "q4", "question": "   "},
+    ]
+    stdin = "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code, out, err = run(capsys, "--data-dir", str(seeded_copy), "ask", "--jsonl")
+    results = [json.loads(line) for line in out.splitlines()]
+    assert code == 1  # two lines could not be answered
+    assert err.splitlines() == [
+        "newsbot: stdin line 2: not valid JSON (Expecting value) — skipped",
+        "newsbot: the question is empty — type a question about the articles",
+    ]
+    assert [r["id"] for r in results] == ["q1", "q2", "q3"]
+    assert [r["refused"] for r in results] == [False, False, True]
+    assert results[1]["standalone_question"] == "When did Alexey Yurievich Dedov serve in Islamabad?"
+    for r in results:
+        assert set(r) >= {"id", "answer", "refused", "citations", "retrieved", "latency_ms"}
+        assert isinstance(r["latency_ms"], float)
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["ask", ""], 1, "newsbot: the question is empty — type a question about the articles\n"),
+        (
+            ["ask", "x" * 20_000],
+            1,
+            "newsbot: the question is 20,000 characters long; the limit is 2,000 — shorten it\n",
+        ),
+        (["remove", "nope"], 1, "newsbot: no article 'nope' in the index — `newsbot list` shows the doc ids\n"),
+        (
+            ["ingest", "/no/such/file.txt"],
+            1,
+            "newsbot: /no/such/file.txt: no such file or directory — check the path\n",
+        ),
+    ],
+)
+def test_bad_input_one_line_and_index_unchanged(
+    capsys: pytest.CaptureFixture[str], seeded_copy: Path, argv: list[str], code: int, message: str
+) -> None:
+    from rag.lexical import LexicalIndex
+
+    before = LexicalIndex(seeded_copy / "index.sqlite3").articles()
+    got, _, err = run(capsys, "--data-dir", str(seeded_copy), *argv)
+    assert (got, err) == (code, message)
+    assert LexicalIndex(seeded_copy / "index.sqlite3").articles() == before
+
+
+def test_odd_but_valid_questions_are_answered_or_refused(capsys: pytest.CaptureFixture[str], seeded_copy: Path) -> None:
+    for question in ["ما هو موقف روسيا من العقوبات؟", "🇮🇷🤝🇷🇺 ??", "What\x07 did Dedov\x1b say about Oman?"]:
+        result = ask_json(capsys, seeded_copy, question)
+        assert result["refused"] in (True, False)
+        assert (result["answer"] == REFUSAL) is result["refused"]
+    assert OMAN_QUOTE in result["answer"]  # control characters are dropped, the question stands
+
+
+def test_binary_and_non_utf8_files_fail_alone(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bad.txt").write_bytes(b"\xff\xfe\x00\x00binary")
+    (tmp_path / "in" / "latin.txt").write_bytes("Título\n\nCafé\n".encode("latin-1"))
+    (tmp_path / "in" / "good.txt").write_text("Good title\n\nThe ferry sailed at dawn.\n", encoding="utf-8")
+    code, out, err = run(capsys, "--data-dir", str(tmp_path / "data"), "ingest", str(tmp_path / "in"))
+    assert code == 1
+    assert out.startswith("1 added, 0 unchanged, 0 replaced, 2 failed; 1 chunks in ")
+    assert len(err.splitlines()) == 2
+    assert "looks like a binary file" in err and "not UTF-8 text" in err
+
+
+def test_console_script_runs(tmp_path: Path) -> None:
+    """The installed `newsbot` script, as a user runs it."""
+    exe = Path(sys.executable).parent / "newsbot"
+    done = subprocess.run(
+        [str(exe), "--data-dir", str(tmp_path / "d"), "ask", "What did Dedov say about Oman?"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")},
+    )
+    assert done.returncode == 0, done.stderr
+    assert OMAN_QUOTE in done.stdout
+
+
+def test_help_needs_no_model() -> None:
+    code = (
+        "import sys; from bot.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'chromadb', 'sentence_transformers', 'transformers') if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.stdout.splitlines()[-1] == "[]"

@@ -1,0 +1,130 @@
+"""The pipeline over a real Chroma and SQLite index, with the fake embedder: ingest, replace, remove, crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.answer import REFUSAL
+from rag.documents import iter_sources
+from rag.errors import BadQuestion
+from rag.pipeline import clean_question
+from rag.types import Article
+from tests.conftest import SEEDS, FakeEmbedder, make_pipeline
+
+
+def article(doc_id: str, body: str, title: str = "Harbour news") -> Article:
+    return Article(doc_id=doc_id, title=title, text=body, source="Coast News", published="2024-05-01T00:00:00")
+
+
+def index_state(pipeline) -> tuple[list[tuple[str, str, int]], list[str], int]:
+    """Registry rows, Chroma ids, FTS rows: everything an index holds."""
+    rows = [(a.doc_id, a.content_hash, a.chunks) for a in pipeline.articles()]
+    ids = sorted(pipeline.store.collection.get(include=[])["ids"])
+    return rows, ids, pipeline.lexical.chunk_count()
+
+
+def test_reingest_adds_nothing(fake_pipeline) -> None:
+    first = fake_pipeline.ingest(iter_sources([str(SEEDS)]))
+    state = index_state(fake_pipeline)
+    second = fake_pipeline.ingest(iter_sources([str(SEEDS)]))
+    assert (first.added, first.chunks) == (["000_4c519add1ad1325c"], 10)
+    assert (second.added, second.unchanged, second.replaced, second.chunks) == ([], ["000_4c519add1ad1325c"], [], 0)
+    assert index_state(fake_pipeline) == state
+    assert state[2] == len(state[1]) == 10
+
+
+def test_changed_article_replaces_its_chunks(fake_pipeline) -> None:
+    fake_pipeline.ingest([article("a", "Ferries sailed at dawn.\n\nThe port reopened.")])
+    old_ids = index_state(fake_pipeline)[1]
+    report = fake_pipeline.ingest([article("a", "Ferries stayed in port.\n\nThe storm went on.")])
+    rows, ids, fts = index_state(fake_pipeline)
+    assert report.replaced == ["a"]
+    assert set(ids).isdisjoint(old_ids)
+    assert (len(rows), fts, len(ids)) == (1, 1, 1)
+    answer = fake_pipeline.ask("Did the ferries stay in port?")
+    assert [c.text for c in answer.citations] == ["Ferries stayed in port.\n\nThe storm went on."]
+
+
+def test_remove(fake_pipeline) -> None:
+    fake_pipeline.ingest([article("a", "Ferries sailed at dawn."), article("b", "Rates were held.")])
+    version = fake_pipeline.version()
+    assert fake_pipeline.remove("a") is True
+    assert fake_pipeline.remove("a") is False
+    rows, ids, fts = index_state(fake_pipeline)
+    assert [r[0] for r in rows] == ["b"]
+    assert [i.split(":")[0] for i in ids] == ["b"]
+    assert fts == 1
+    assert fake_pipeline.version() > version
+
+
+def test_interrupted_ingest_then_rerun_equals_a_clean_run(tmp_path: Path) -> None:
+    corpus = [article(f"doc{i}", f"Story {i} about the harbour.\n\nMore on story {i}.") for i in range(5)]
+
+    class Crash(Exception):
+        pass
+
+    crashing = make_pipeline(tmp_path / "crashed", FakeEmbedder())
+    real_replace = crashing.lexical.replace_article
+    calls = {"n": 0}
+
+    def replace_then_crash(a, chunks):
+        calls["n"] += 1
+        if calls["n"] == 3:  # vectors of doc2 are in Chroma, its commit never happens
+            raise Crash()
+        real_replace(a, chunks)
+
+    crashing.lexical.replace_article = replace_then_crash  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        crashing.ingest(corpus)
+    crashing.lexical.replace_article = real_replace  # type: ignore[method-assign]
+    assert [a.doc_id for a in crashing.articles()] == ["doc0", "doc1"]
+    rerun = crashing.ingest(corpus)
+    assert (rerun.unchanged, rerun.added) == (["doc0", "doc1"], ["doc2", "doc3", "doc4"])
+
+    clean = make_pipeline(tmp_path / "clean", FakeEmbedder())
+    clean.ingest(corpus)
+    assert index_state(crashing) == index_state(clean)
+
+
+def test_dense_hits_of_uncommitted_articles_are_not_served(fake_pipeline) -> None:
+    from rag.chunking import chunk_article
+
+    ghost = article("ghost", "Ferries sailed at dawn from the ghost harbour.")
+    chunks = chunk_article(ghost)
+    fake_pipeline.store.upsert(chunks, fake_pipeline.embedder.encode([c.text for c in chunks]))  # no commit
+    fake_pipeline.ingest([article("real", "Rates were held by the bank.")])
+    passages = fake_pipeline.retriever.retrieve("ferries ghost harbour")
+    assert [p.chunk.doc_id for p in passages] == ["real"]
+
+
+def test_empty_index_refuses_without_retrieval(fake_pipeline) -> None:
+    answer = fake_pipeline.ask("What did Dedov say about Oman?")
+    assert (answer.text, answer.refused, answer.citations, answer.passages) == (REFUSAL, True, (), ())
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  What\tdid   Dedov say?  ", "What did Dedov say?"),
+        ("What\x00 did\x1b Dedov\u200b say?", "What did Dedov say?"),  # control and zero-width characters
+        ("ما هو الاتفاق؟ 🇮🇷", "ما هو الاتفاق؟ 🇮🇷"),  # right-to-left and emoji are questions like any other
+    ],
+)
+def test_clean_question(raw: str, expected: str) -> None:
+    assert clean_question(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("", "the question is empty — type a question about the articles"),
+        (" \n\t\x00 ", "the question is empty — type a question about the articles"),
+        ("x" * 20_000, "the question is 20,000 characters long; the limit is 2,000 — shorten it"),
+    ],
+)
+def test_bad_questions(fake_pipeline, raw: str, message: str) -> None:
+    with pytest.raises(BadQuestion) as info:
+        fake_pipeline.ask(raw)
+    assert str(info.value) == message
