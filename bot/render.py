@@ -31,15 +31,15 @@ def shorten(text: str, limit: int = PASSAGE_PREVIEW) -> str:
     return flat if len(flat) <= limit else textwrap.shorten(flat, limit, placeholder=" …")
 
 
-def answer_text(answer: Answer, *, full_passages: bool = False) -> str:
-    """The answer and its sources as plain text."""
+def answer_text(answer: Answer, *, full_passages: bool = True) -> str:
+    """The answer and its sources as plain text (passages in full, or shortened)."""
     lines = [answer.text]
     if answer.citations:
         lines += ["", "Sources:"]
         for c in answer.citations:
             lines.append(source_line(c))
-            passage = c.text if full_passages else shorten(c.text)
-            lines += ["    " + line for line in textwrap.wrap(passage, 96)]
+            for paragraph in (c.text if full_passages else shorten(c.text)).split("\n\n"):
+                lines += ["    " + line for line in textwrap.wrap(paragraph, 96)]
     return "\n".join(lines)
 
 
