@@ -44,6 +44,10 @@ def parser() -> argparse.ArgumentParser:
     lst.add_argument("--json", action="store_true", help="print JSON lines")
     remove = sub.add_parser("remove", help="delete articles from the index")
     remove.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
+    evaluate = sub.add_parser("eval", help="score answers on a question set with gold evidence, beside a baseline")
+    from bot.evaluate import add_arguments
+
+    add_arguments(evaluate)
     return p
 
 
@@ -183,7 +187,21 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
     return status
 
 
-COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "repl": cmd_repl, "list": cmd_list, "remove": cmd_remove}
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    """Score answers on a question set (see bot/evaluate.py)."""
+    from bot.evaluate import cmd_eval as run_eval
+
+    return run_eval(args, settings)
+
+
+COMMANDS = {
+    "ingest": cmd_ingest,
+    "ask": cmd_ask,
+    "repl": cmd_repl,
+    "list": cmd_list,
+    "remove": cmd_remove,
+    "eval": cmd_eval,
+}
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
