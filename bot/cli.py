@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from bot import __version__
 from bot.settings import Settings
 from rag.errors import NewsbotError
@@ -220,8 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         settings = load_settings(args)
-    except Exception as exc:  # pydantic's ValidationError: a bad NEWSBOT_* value
-        error(f"bad setting: {exc}".splitlines()[0] + " — check your NEWSBOT_* variables and .env")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "NEWSBOT_" + str(first["loc"][0]).upper() if first["loc"] else "a setting"
+        error(f"bad setting {name}: {first['msg']} — fix it in the environment or .env")
         return 2
     configure_logging(args.verbose, settings.log_level)
     try:
