@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 EMULATOR := tests/telegram_emulator
 EMULATOR_STAMP := $(EMULATOR)/node_modules/.installed-stamp
+SOURCES := $(wildcard rag bot tests benchmarks)
 
 .PHONY: install run test lint format typecheck pytest eval bench emulator clean
 
@@ -31,11 +32,11 @@ run: install
 	@if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then exec $(BIN)/newsbot telegram; else exec $(BIN)/newsbot repl; fi
 
 format: install
-	$(BIN)/ruff format rag bot tests benchmarks
+	$(BIN)/ruff format $(SOURCES)
 
 lint: install
-	$(BIN)/ruff format --check rag bot tests benchmarks
-	$(BIN)/ruff check rag bot tests benchmarks
+	$(BIN)/ruff format --check $(SOURCES)
+	$(BIN)/ruff check $(SOURCES)
 
 typecheck: install
 	$(BIN)/mypy rag
