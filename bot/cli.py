@@ -46,6 +46,15 @@ def parser() -> argparse.ArgumentParser:
     lst.add_argument("--json", action="store_true", help="print JSON lines")
     remove = sub.add_parser("remove", help="delete articles from the index")
     remove.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
+    tg = sub.add_parser(
+        "telegram", help="run the Telegram bot (token in TELEGRAM_BOT_TOKEN): long polling, or --webhook-url"
+    )
+    tg.add_argument("--webhook-url", metavar="URL", help="receive updates at this https URL instead of polling")
+    tg.add_argument("--listen", default="0.0.0.0", help="webhook mode: address to listen on (default 0.0.0.0)")
+    tg.add_argument("--port", type=int, default=8443, help="webhook mode: port to listen on (default 8443)")
+    tg.add_argument(
+        "--secret-token", help="webhook mode: secret Telegram sends back (default $NEWSBOT_WEBHOOK_SECRET, or random)"
+    )
     evaluate = sub.add_parser("eval", help="score answers on a question set with gold evidence, beside a baseline")
     from bot.evaluate import add_arguments
 
@@ -196,12 +205,31 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return run_eval(args, settings)
 
 
+def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the Telegram bot until interrupted."""
+    from bot.factory import build_pipeline
+    from bot.telegram import require_token, run_telegram
+
+    require_token(settings)  # before the model loads: a missing token fails fast
+    pipeline = build_pipeline(settings)
+    ensure_seeded(pipeline, settings)
+    return run_telegram(
+        settings,
+        pipeline,
+        webhook_url=args.webhook_url,
+        listen=args.listen,
+        port=args.port,
+        secret_token=args.secret_token,
+    )
+
+
 COMMANDS = {
     "ingest": cmd_ingest,
     "ask": cmd_ask,
     "repl": cmd_repl,
     "list": cmd_list,
     "remove": cmd_remove,
+    "telegram": cmd_telegram,
     "eval": cmd_eval,
 }
 

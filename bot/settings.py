@@ -6,9 +6,10 @@ Only entry points build it; `rag/` receives plain values.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"  # same value as rag.embeddings.PACKAGED_MODEL
 DEFAULT_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -26,6 +27,36 @@ class Settings(BaseSettings):
     batch_size: int = Field(32, ge=1, le=1024, description="Embedding batch size.")
     fetch_timeout: float = Field(15.0, gt=0, description="Seconds to wait for a URL.")
     log_level: str = Field("WARNING", description="Logging level when -v is not given.")
+    # --- Telegram (`newsbot telegram`) ---
+    telegram_bot_token: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN", "NEWSBOT_TELEGRAM_BOT_TOKEN", "telegram_bot_token"),
+        description="The bot's token from @BotFather (TELEGRAM_BOT_TOKEN, no prefix); never printed or logged.",
+    )
+    telegram_base_url: str = Field(
+        "https://api.telegram.org",
+        description="Bot API server: Telegram's, a self-hosted telegram-bot-api, or a test one.",
+    )
+    allowed_chats: Annotated[frozenset[int], NoDecode] = Field(
+        frozenset(), description="Comma-separated chat ids the bot answers in; empty = every chat."
+    )
+    admins: Annotated[frozenset[int], NoDecode] = Field(
+        frozenset(), description="Comma-separated user ids allowed to /ingest and upload articles."
+    )
+    rate_limit: int = Field(10, ge=0, description="Questions one user may ask per rate window; 0 = no limit.")
+    rate_window: float = Field(60.0, gt=0, description="The rate limit's window, in seconds.")
+    max_upload_bytes: int = Field(1_000_000, ge=1, description="Largest document an admin may upload.")
+    webhook_secret: SecretStr | None = Field(
+        None, description="Webhook mode: the secret Telegram sends back in a header (random when unset)."
+    )
+
+    @field_validator("allowed_chats", "admins", mode="before")
+    @classmethod
+    def _id_list(cls, value: object) -> object:
+        """'123, -100456' → {123, -100456} (ids from the environment come comma-separated)."""
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(";", ",").split(",") if part.strip())
+        return value
 
     @property
     def chroma_path(self) -> Path:

@@ -1,0 +1,736 @@
+"""Telegram handlers in python-telegram-bot's own test style: real `Update` objects through
+`application.process_update`, a recording request class in place of the network, and the exact
+Bot API calls asserted (method, chat, text, parse mode, buttons). The pipeline is a fake here;
+tests/test_telegram_e2e.py runs the real one against an emulated Bot API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import socket
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from telegram import Update
+
+from bot.settings import Settings
+from bot.telegram import api_urls, build_application
+from bot.telegram_handlers import ADMINS_ONLY, COMMANDS, HELP, WENT_WRONG, addressed_question, deps_of
+from bot.telegram_store import conversation_key
+
+try:
+    from tests.telegram_fakes import (
+        BASE,
+        BOT_ID,
+        BOT_USERNAME,
+        ISLAMABAD_PASSAGE,
+        OMAN_PASSAGE,
+        TOKEN,
+        FakePipeline,
+        RecordingRequest,
+    )
+except ImportError:  # tests/ itself on sys.path
+    from telegram_fakes import (  # type: ignore[no-redef]
+        BASE,
+        BOT_ID,
+        BOT_USERNAME,
+        ISLAMABAD_PASSAGE,
+        OMAN_PASSAGE,
+        TOKEN,
+        FakePipeline,
+        RecordingRequest,
+    )
+
+USER, ADMIN, GROUP = 10, 7, -1001
+SOURCE_LIST = (
+    "<b>Sources</b>\n<b>[1]</b> Tehran–Moscow partnership will not yield to foreign pressure: Russian envoy"
+    " — 2025-11-01, paragraphs 11–12"
+)
+OMAN_HTML = "“Oman’s mediation … has been highly active and positive,” Dedov added. <b>[1]</b>\n\n" + SOURCE_LIST
+REFUSAL_HTML = "I could not find this in the articles."
+
+
+def button(answer_id: int) -> dict[str, Any]:
+    return {"inline_keyboard": [[{"callback_data": f"src:{answer_id}", "text": "Sources"}]]}
+
+
+def typing(chat_id: int = USER) -> tuple[str, dict[str, Any]]:
+    return ("sendChatAction", {"chat_id": chat_id, "action": "typing"})
+
+
+def sent(text: str, chat_id: int = USER, reply_to: int | None = None, **extra: Any) -> tuple[str, dict[str, Any]]:
+    params: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": "HTML", **extra}
+    if reply_to is not None:
+        params["reply_parameters"] = {"allow_sending_without_reply": True, "message_id": reply_to}
+    return ("sendMessage", params)
+
+
+class Harness:
+    """A bot on the fake pipeline and the recording request; builds updates and runs them."""
+
+    def __init__(self, data_dir: Path, **settings: Any) -> None:
+        self.settings = Settings(
+            data_dir=data_dir,
+            telegram_bot_token=TOKEN,
+            telegram_base_url=BASE,
+            admins={ADMIN},
+            rate_limit=settings.pop("rate_limit", 100),
+            max_upload_bytes=2000,
+            **settings,
+        )
+        self.request = RecordingRequest()
+        self.pipeline = FakePipeline()
+        self.sleeps: list[float] = []
+        self.now = 1000.0
+        self.app = build_application(
+            self.settings, self.pipeline, request=self.request, sleep=self.sleep, clock=lambda: self.now
+        )
+        self._ids = itertools.count(1)
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+    def message(
+        self, text: str | None, chat_id: int = USER, user_id: int = USER, chat_type: str = "private", **extra: Any
+    ) -> Update:
+        n = next(self._ids)
+        chat = {"id": chat_id, "type": chat_type, **({"title": "Group"} if chat_type != "private" else {})}
+        message: dict[str, Any] = {
+            "message_id": n,
+            "date": 1,
+            "chat": chat,
+            "from": {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"},
+            **extra,
+        }
+        if text is not None:
+            message["text"] = text
+            if text.startswith("/"):
+                message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        return Update.de_json({"update_id": n, "message": message}, self.app.bot)
+
+    def callback(self, data: str, message_id: int, chat_id: int = USER, user_id: int = USER) -> Update:
+        n = next(self._ids)
+        query = {
+            "id": f"cq{n}",
+            "from": {"id": user_id, "is_bot": False, "first_name": "U"},
+            "chat_instance": "ci",
+            "data": data,
+            "message": {
+                "message_id": message_id,
+                "date": 1,
+                "chat": {"id": chat_id, "type": "private"},
+                "from": {"id": BOT_ID, "is_bot": True, "first_name": "Newsbot"},
+                "text": "an answer",
+            },
+        }
+        return Update.de_json({"update_id": n, "callback_query": query}, self.app.bot)
+
+    def document(self, name: str, content: bytes, user_id: int = ADMIN, size: int | None = None) -> Update:
+        file_id = f"F{next(self._ids)}"
+        self.request.files[f"documents/{file_id}"] = content
+        doc = {"file_id": file_id, "file_unique_id": "u", "file_name": name, "file_size": size or len(content)}
+        return self.message(None, chat_id=user_id, user_id=user_id, document=doc)
+
+    async def run(self, update: Update) -> list[tuple[str, dict[str, Any]]]:
+        """Process one update; the calls it made."""
+        before = len(self.request.calls)
+        await self.app.process_update(update)
+        return self.request.calls[before:]
+
+
+@pytest_asyncio.fixture
+async def bot(tmp_path: Path) -> AsyncIterator[Harness]:
+    harness = Harness(tmp_path)
+    async with harness.app:
+        assert harness.request.methods() == ["getMe"]
+        yield harness
+    deps_of(harness.app).service.store.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- wiring -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("base", "urls"),
+    [
+        ("https://api.telegram.org", ("https://api.telegram.org/bot", "https://api.telegram.org/file/bot")),
+        ("http://127.0.0.1:8081/", ("http://127.0.0.1:8081/bot", "http://127.0.0.1:8081/file/bot")),
+        ("http://127.0.0.1:8081/bot", ("http://127.0.0.1:8081/bot", "http://127.0.0.1:8081/file/bot")),
+    ],
+)
+def test_api_urls(base: str, urls: tuple[str, str]) -> None:
+    assert api_urls(base) == urls
+
+
+@pytest.mark.asyncio
+async def test_post_init_registers_the_commands(bot: Harness) -> None:
+    before = len(bot.request.calls)
+    await bot.app.post_init(bot.app)  # type: ignore[misc]
+    assert bot.request.calls[before:] == [
+        (
+            "setMyCommands",
+            {
+                "commands": [
+                    {"command": "start", "description": "What I know: articles and dates"},
+                    {"command": "help", "description": "How to ask, and the commands"},
+                    {"command": "ask", "description": "Ask a question (in groups: /ask QUESTION)"},
+                    {"command": "sources", "description": "The full passages cited by my last answer"},
+                    {"command": "reset", "description": "Forget our conversation"},
+                    {"command": "about", "description": "Index size, model, version"},
+                ]
+            },
+        )
+    ]
+    assert [c.command for c in COMMANDS] == ["start", "help", "ask", "sources", "reset", "about"]
+
+
+# --- commands -----------------------------------------------------------------------------
+HELP_HTML = HELP.format(username=BOT_USERNAME)  # nothing in it needs escaping
+ADMIN_HELP_HTML = HELP_HTML + "\n\nAdmins: /ingest URL adds an article; so does sending a .txt, .md or .html file here."
+
+
+@pytest.mark.parametrize(
+    ("text", "user", "expected"),
+    [
+        (
+            "/start",
+            USER,
+            "Hello! I have read 1 news article, published 2025-11-01. Ask me about them, e.g. “What did Dedov say "
+            "about Oman?”\n\nI quote the passages I answer from. /help tells more.",
+        ),
+        ("/help", USER, HELP_HTML),
+        ("/help", ADMIN, ADMIN_HELP_HTML),
+        (
+            "/about",
+            USER,
+            "newsbot 0.1.0\nIndex: 1 articles, 10 passages (index version 1)\nEmbedding model: all-MiniLM-L6-v2\n"
+            "Answers: FakeAnswerer",
+        ),
+        ("/reset", USER, "Done: I have forgotten our conversation. Ask a new question."),
+        ("/sources", USER, "No sources yet: ask a question first."),
+        ("/ask", USER, "Usage: /ask QUESTION, e.g. /ask What did Dedov say about Oman?"),
+        ("/ask   ", USER, "Usage: /ask QUESTION, e.g. /ask What did Dedov say about Oman?"),
+        ("/frobnicate now", USER, "I don't know the command /frobnicate. /help lists the ones I know."),
+        ("/ingest https://example.com/a", USER, ADMINS_ONLY),
+        ("/ingest", ADMIN, "Usage: /ingest URL, e.g. /ingest https://example.com/news/article.html"),
+        ("/ingest not-a-url", ADMIN, "Usage: /ingest URL, e.g. /ingest https://example.com/news/article.html"),
+    ],
+)
+@pytest.mark.asyncio
+async def test_command_replies(bot: Harness, text: str, user: int, expected: str) -> None:
+    calls = await bot.run(bot.message(text, chat_id=user, user_id=user))
+    assert calls == [sent(expected, chat_id=user)]
+    assert bot.pipeline.asked == [] and bot.pipeline.indexed == []
+
+
+# --- questions in a private chat -------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_question_is_answered_in_html_with_a_sources_button(bot: Harness) -> None:
+    calls = await bot.run(bot.message("What did Dedov say about Oman?"))
+    assert calls == [typing(), sent(OMAN_HTML, reply_markup=button(1))]
+    assert bot.pipeline.asked == [("What did Dedov say about Oman?", "What did Dedov say about Oman?", [])]
+
+
+@pytest.mark.asyncio
+async def test_sources_button_shows_the_cited_passages_in_full(bot: Harness) -> None:
+    await bot.run(bot.message("What did Dedov say about Oman?"))
+    answer_message_id = 501  # RecordingRequest numbers the bot's messages from 501
+    calls = await bot.run(bot.callback("src:1", answer_message_id))
+    passage = OMAN_PASSAGE  # nothing in it needs escaping
+    assert calls == [
+        ("answerCallbackQuery", {"callback_query_id": calls[0][1]["callback_query_id"]}),
+        sent(
+            "<b>Sources of: </b>What did Dedov say about Oman?\n\n"
+            "<b>[1]</b> Tehran–Moscow partnership will not yield to foreign pressure: Russian envoy"
+            " — 2025-11-01, paragraphs 11–12\n\n"
+            f"<blockquote>{passage}</blockquote>",
+            reply_to=answer_message_id,
+        ),
+    ]
+    # /sources shows the same passages for the chat's last answer
+    calls = await bot.run(bot.message("/sources"))
+    assert [c[1]["text"] for c in calls] == [
+        "<b>Sources of: </b>What did Dedov say about Oman?\n\n"
+        "<b>[1]</b> Tehran–Moscow partnership will not yield to foreign pressure: Russian envoy"
+        " — 2025-11-01, paragraphs 11–12\n\n"
+        f"<blockquote>{passage}</blockquote>"
+    ]
+
+
+@pytest.mark.parametrize("data", ["src:999", "src:abc", "src:"])
+@pytest.mark.asyncio
+async def test_sources_button_of_an_unknown_answer(bot: Harness, data: str) -> None:
+    calls = await bot.run(bot.callback(data, 77))
+    assert calls == [
+        (
+            "answerCallbackQuery",
+            {
+                "callback_query_id": calls[0][1]["callback_query_id"],
+                "text": "Those sources are no longer available. Ask the question again.",
+                "show_alert": True,
+            },
+        )
+    ]
+
+
+@pytest.mark.asyncio
+async def test_follow_up_uses_the_conversation_and_reset_forgets_it(bot: Harness) -> None:
+    await bot.run(bot.message("Who is Alexey Yurievich Dedov?"))
+    calls = await bot.run(bot.message("When did he serve in Islamabad?"))
+    assert calls == [
+        typing(),
+        sent(
+            "<i>Understood as: When did Alexey Yurievich Dedov serve in Islamabad?</i>\n\n"
+            "He was ambassador to Islamabad for six years beginning in 2013. <b>[1]</b>\n\n"
+            "<b>Sources</b>\n<b>[1]</b> Tehran–Moscow partnership will not yield to foreign pressure: Russian envoy"
+            " — 2025-11-01, paragraph 21",
+            reply_markup=button(2),
+        ),
+    ]
+    await bot.run(bot.message("/reset"))
+    await bot.run(bot.message("When did he serve in Islamabad?"))
+    assert [(q, s, h) for q, s, h in bot.pipeline.asked] == [
+        ("Who is Alexey Yurievich Dedov?", "Who is Alexey Yurievich Dedov?", []),
+        (
+            "When did he serve in Islamabad?",
+            "When did Alexey Yurievich Dedov serve in Islamabad?",
+            ["Who is Alexey Yurievich Dedov?"],
+        ),
+        ("When did he serve in Islamabad?", "When did he serve in Islamabad?", []),
+    ]
+
+
+@pytest.mark.asyncio
+async def test_conversations_and_sources_survive_a_restart(tmp_path: Path) -> None:
+    first = Harness(tmp_path)
+    async with first.app:
+        await first.run(first.message("Who is Alexey Yurievich Dedov?"))
+    deps_of(first.app).service.store.close()
+
+    second = Harness(tmp_path)
+    async with second.app:
+        calls = await second.run(second.message("/sources"))
+        assert ISLAMABAD_PASSAGE in calls[0][1]["text"]
+        await second.run(second.message("When did he serve in Islamabad?"))
+        pressed = await second.run(second.callback("src:1", 501))
+    deps_of(second.app).service.store.close()
+    assert second.pipeline.asked == [
+        (
+            "When did he serve in Islamabad?",
+            "When did Alexey Yurievich Dedov serve in Islamabad?",
+            ["Who is Alexey Yurievich Dedov?"],
+        )
+    ]
+    assert [m for m, _ in pressed] == ["answerCallbackQuery", "sendMessage"]
+    assert ISLAMABAD_PASSAGE in pressed[1][1]["text"]
+
+
+# --- bad input ----------------------------------------------------------------------------
+LONG = "Oman " * 2000  # 10,000 characters
+TEXT_ONLY = "I can only read text. Send your question as a message, e.g. “What did Dedov say about Oman?”"
+EMPTY = "Your message is empty. Ask a question about the news, e.g. “What did Dedov say about Oman?”"
+
+
+@pytest.mark.parametrize(
+    ("text", "extra", "expected"),
+    [
+        ("", {}, EMPTY),  # Telegram never sends it; an emulator can
+        ("   \n ", {}, EMPTY),
+        (
+            None,
+            {
+                "sticker": {
+                    "file_id": "s",
+                    "file_unique_id": "s",
+                    "width": 1,
+                    "height": 1,
+                    "is_animated": False,
+                    "is_video": False,
+                    "type": "regular",
+                }
+            },
+            TEXT_ONLY,
+        ),
+        (None, {"photo": [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]}, TEXT_ONLY),
+        (None, {"voice": {"file_id": "v", "file_unique_id": "v", "duration": 1}}, TEXT_ONLY),
+        (LONG, {}, "⚠ The question is 9,999 characters long; the limit is 2,000 — shorten it."),
+        ("\u200b\u200f", {}, "⚠ The question is empty — type a question about the articles."),
+    ],
+    ids=["empty", "blank", "sticker", "photo", "voice", "10000-chars", "invisible-only"],
+)
+@pytest.mark.asyncio
+async def test_bad_input_gets_a_short_clear_reply(
+    bot: Harness, text: str | None, extra: dict[str, Any], expected: str
+) -> None:
+    calls = await bot.run(bot.message(text, **extra))
+    assert [c for c in calls if c[0] != "sendChatAction"] == [sent(expected)]
+    assert bot.pipeline.indexed == []
+
+
+@pytest.mark.parametrize(
+    ("question", "expected_html"),
+    [
+        ("<b>Oman</b></a> *_[", "“Oman’s mediation"),  # markup in the question is text, not markup
+        ("مرحبا 👋 what about عمان?", REFUSAL_HTML),
+        ("Что сказал Дедов? 🇷🇺", REFUSAL_HTML),
+    ],
+)
+@pytest.mark.asyncio
+async def test_markup_rtl_and_emoji_questions_are_answered(bot: Harness, question: str, expected_html: str) -> None:
+    calls = await bot.run(bot.message(question))
+    assert calls[0] == typing()
+    assert calls[1][1]["text"].startswith(expected_html)
+    assert bot.pipeline.asked[0][0] == question
+
+
+@pytest.mark.asyncio
+async def test_an_understood_as_line_escapes_the_question(bot: Harness) -> None:
+    await bot.run(bot.message("Who is Alexey Yurievich Dedov?"))
+    calls = await bot.run(bot.message("What was <b>his</b> role & *rank*?"))
+    assert calls[1][1]["text"].startswith(
+        "<i>Understood as: What was &lt;b&gt;Alexey Yurievich Dedov’s&lt;/b&gt; role &amp; *rank*?</i>"
+    )
+
+
+# --- groups -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "extra", "question"),
+    [
+        (f"@{BOT_USERNAME} What did Dedov say about Oman?", {}, "What did Dedov say about Oman?"),
+        (f"What did Dedov say about Oman, @{BOT_USERNAME.lower()}?", {}, "What did Dedov say about Oman, ?"),
+        ("/ask What did Dedov say about Oman?", {}, "What did Dedov say about Oman?"),
+        (f"/ask@{BOT_USERNAME} What did Dedov say about Oman?", {}, "What did Dedov say about Oman?"),
+        (
+            "What did Dedov say about Oman?",
+            {
+                "reply_to_message": {
+                    "message_id": 99,
+                    "date": 1,
+                    "chat": {"id": GROUP, "type": "group"},
+                    "from": {"id": BOT_ID, "is_bot": True, "first_name": "Newsbot"},
+                    "text": "x",
+                }
+            },
+            "What did Dedov say about Oman?",
+        ),
+    ],
+    ids=["mention-first", "mention-inside", "ask", "ask-at-bot", "reply-to-bot"],
+)
+@pytest.mark.asyncio
+async def test_group_messages_for_the_bot_are_answered_as_replies(
+    bot: Harness, text: str, extra: dict[str, Any], question: str
+) -> None:
+    update = bot.message(text, chat_id=GROUP, chat_type="group", **extra)
+    calls = await bot.run(update)
+    assert calls == [
+        typing(GROUP),
+        sent(OMAN_HTML, chat_id=GROUP, reply_to=update.message.message_id, reply_markup=button(1)),
+    ]
+    assert [q for q, _, _ in bot.pipeline.asked] == [question]
+
+
+@pytest.mark.parametrize(
+    ("text", "extra"),
+    [
+        ("What did Dedov say about Oman?", {}),  # not addressed
+        ("ask @SomeoneElse about Oman", {}),
+        ("/start@OtherBot", {}),  # another bot's command
+        ("/frobnicate", {}),  # unknown command not addressed to us
+        (
+            "What did Dedov say about Oman?",
+            {
+                "reply_to_message": {
+                    "message_id": 99,
+                    "date": 1,
+                    "chat": {"id": GROUP, "type": "group"},
+                    "from": {"id": 55, "is_bot": False, "first_name": "Other"},
+                    "text": "x",
+                }
+            },
+        ),
+        (
+            None,
+            {
+                "sticker": {
+                    "file_id": "s",
+                    "file_unique_id": "s",
+                    "width": 1,
+                    "height": 1,
+                    "is_animated": False,
+                    "is_video": False,
+                    "type": "regular",
+                }
+            },
+        ),
+        (None, {"new_chat_members": [{"id": 56, "is_bot": False, "first_name": "New"}]}),
+    ],
+    ids=["plain", "other-mention", "other-bot-command", "unknown-command", "reply-to-user", "sticker", "join"],
+)
+@pytest.mark.asyncio
+async def test_group_messages_not_for_the_bot_are_ignored(bot: Harness, text: str | None, extra: dict) -> None:
+    assert await bot.run(bot.message(text, chat_id=GROUP, chat_type="group", **extra)) == []
+    assert bot.pipeline.asked == []
+
+
+@pytest.mark.asyncio
+async def test_group_mention_without_a_question(bot: Harness) -> None:
+    update = bot.message(f"@{BOT_USERNAME}", chat_id=GROUP, chat_type="group")
+    assert await bot.run(update) == [sent(EMPTY, chat_id=GROUP, reply_to=update.message.message_id)]
+
+
+@pytest.mark.asyncio
+async def test_two_users_in_a_group_keep_separate_conversations(bot: Harness) -> None:
+    def ask(user: int, question: str) -> Update:
+        return bot.message(f"@{BOT_USERNAME} {question}", chat_id=GROUP, user_id=user, chat_type="group")
+
+    await bot.run(ask(1, "Who is Alexey Yurievich Dedov?"))
+    await bot.run(ask(2, "What did Dedov say about Oman?"))
+    await bot.run(ask(1, "When did he serve in Islamabad?"))
+    assert bot.pipeline.asked == [
+        ("Who is Alexey Yurievich Dedov?", "Who is Alexey Yurievich Dedov?", []),
+        ("What did Dedov say about Oman?", "What did Dedov say about Oman?", []),
+        (
+            "When did he serve in Islamabad?",
+            "When did Alexey Yurievich Dedov serve in Islamabad?",
+            ["Who is Alexey Yurievich Dedov?"],  # user 1's own question only
+        ),
+    ]
+    sources_2 = await bot.run(bot.message("/sources", chat_id=GROUP, user_id=2, chat_type="group"))
+    sources_1 = await bot.run(bot.message("/sources", chat_id=GROUP, user_id=1, chat_type="group"))
+    assert "Oman’s mediation" in sources_2[0][1]["text"] and "Islamabad" not in sources_2[0][1]["text"]
+    assert ISLAMABAD_PASSAGE in sources_1[0][1]["text"] and "Oman" not in sources_1[0][1]["text"]
+    assert (conversation_key(GROUP, 1, False), conversation_key(5, 5, True)) == (f"{GROUP}:1", "5")
+
+
+def test_addressed_question_needs_the_exact_username() -> None:
+    from telegram import Message
+
+    def msg(text: str) -> Message:
+        return Message.de_json({"message_id": 1, "date": 1, "chat": {"id": GROUP, "type": "group"}, "text": text}, None)
+
+    assert addressed_question(msg(f"@{BOT_USERNAME}bot hi"), BOT_USERNAME, BOT_ID) is None
+    assert addressed_question(msg(f"mail@{BOT_USERNAME} hi"), BOT_USERNAME, BOT_ID) is None
+    assert addressed_question(msg(f"hi @{BOT_USERNAME.upper()}!"), BOT_USERNAME, BOT_ID) == "hi !"
+
+
+# --- limits, access -----------------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_rate_limit_per_user(tmp_path: Path) -> None:
+    h = Harness(tmp_path, rate_limit=2, rate_window=60)
+    async with h.app:
+        for _ in range(2):
+            assert [m for m, _ in await h.run(h.message("What did Dedov say about Oman?"))] == [
+                "sendChatAction",
+                "sendMessage",
+            ]
+        h.now += 15
+        assert await h.run(h.message("What did Dedov say about Oman?")) == [
+            sent("Slow down: you can ask 2 questions every 60 s. Try again in 45 s.")
+        ]
+        other = await h.run(h.message("What did Dedov say about Oman?", chat_id=11, user_id=11))
+        assert [m for m, _ in other] == ["sendChatAction", "sendMessage"]  # another user is not limited
+        h.now += 45
+        assert [m for m, _ in await h.run(h.message("What did Dedov say about Oman?"))] == [
+            "sendChatAction",
+            "sendMessage",
+        ]
+    deps_of(h.app).service.store.close()
+    assert len(h.pipeline.asked) == 4
+
+
+@pytest.mark.asyncio
+async def test_allowed_chats(tmp_path: Path) -> None:
+    h = Harness(tmp_path, allowed_chats={USER, GROUP})
+    async with h.app:
+        refused = await h.run(h.message("What did Dedov say about Oman?", chat_id=11, user_id=11))
+        pressed = await h.run(h.callback("src:1", 5, chat_id=11, user_id=11))
+        ignored = await h.run(h.message("chatting", chat_id=-2002, user_id=11, chat_type="group"))
+        group_command = await h.run(h.message("/start", chat_id=-2002, user_id=11, chat_type="group"))
+        allowed = await h.run(h.message("What did Dedov say about Oman?"))
+        admin_anywhere = await h.run(h.message("/start", chat_id=ADMIN, user_id=ADMIN))
+    deps_of(h.app).service.store.close()
+    not_open = "Sorry, this bot is not open to this chat. Ask its owner to add chat id {}."
+    assert refused == [sent(not_open.format(11), chat_id=11)]
+    assert pressed == [
+        (
+            "answerCallbackQuery",
+            {"callback_query_id": pressed[0][1]["callback_query_id"], "text": not_open.format(11), "show_alert": True},
+        )
+    ]
+    assert ignored == []
+    assert group_command == [
+        sent(not_open.format(-2002), chat_id=-2002, reply_to=group_command[0][1]["reply_parameters"]["message_id"])
+    ]
+    assert [m for m, _ in allowed] == ["sendChatAction", "sendMessage"]
+    assert [m for m, _ in admin_anywhere] == ["sendMessage"]
+    assert [q for q, _, _ in h.pipeline.asked] == ["What did Dedov say about Oman?"]
+
+
+# --- Telegram trouble -----------------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_refused_markup_is_sent_again_as_plain_text(bot: Harness) -> None:
+    bot.request.fail["sendMessage"] = [
+        (400, {"ok": False, "error_code": 400, "description": "Bad Request: can't parse entities: unclosed tag"})
+    ]
+    calls = await bot.run(bot.message("What did Dedov say about Oman?"))
+    plain = OMAN_HTML.replace("<b>", "").replace("</b>", "")
+    assert calls == [
+        typing(),
+        sent(OMAN_HTML, reply_markup=button(1)),
+        ("sendMessage", {"chat_id": USER, "text": plain, "reply_markup": button(1)}),
+    ]
+
+
+@pytest.mark.asyncio
+async def test_flood_control_and_network_errors_are_retried_with_backoff(bot: Harness) -> None:
+    bot.request.fail["sendMessage"] = [
+        (429, {"ok": False, "error_code": 429, "description": "Too Many Requests", "parameters": {"retry_after": 3}}),
+        (502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}),
+        (502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}),
+    ]
+    calls = await bot.run(bot.message("What did Dedov say about Oman?"))
+    assert calls == [typing()] + [sent(OMAN_HTML, reply_markup=button(1))] * 4
+    assert bot.sleeps == [3.0, 1.0, 2.0]  # as told, then backoff 0.5 s · 2^(attempt-1) for attempts 2 and 3
+
+
+@pytest.mark.asyncio
+async def test_errors_are_logged_and_the_user_told_without_internals(
+    bot: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    def explode(_question: str) -> None:
+        raise RuntimeError("disk /secret/path on fire")
+
+    bot.pipeline.before_answer = explode
+    with caplog.at_level(logging.ERROR, logger="bot.telegram_handlers"):
+        calls = await bot.run(bot.message("What did Dedov say about Oman?"))
+    assert calls == [typing(), sent(WENT_WRONG)]
+    [record] = caplog.records
+    assert record.getMessage().startswith("update ") and record.exc_info is not None
+    assert "disk /secret/path on fire" in str(record.exc_info[1])
+    # Telegram down too: the error handler logs that, and nothing escapes
+    bot.request.fail["sendMessage"] = [(400, {"ok": False, "error_code": 400, "description": "Bad Request: chat gone"})]
+    with caplog.at_level(logging.ERROR, logger="bot.telegram_handlers"):
+        await bot.run(bot.message("What did Dedov say about Oman?"))
+
+
+@pytest.mark.asyncio
+async def test_typing_is_repeated_while_an_answer_takes_long(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    deps_of(h.app).typing_every = 0.01
+    h.pipeline.gate = threading.Event()
+    async with h.app:
+        task = asyncio.create_task(h.app.process_update(h.message("What did Dedov say about Oman?")))
+        for _ in range(500):  # bounded: at most ~5 s
+            if h.request.methods().count("sendChatAction") >= 3:
+                break
+            await asyncio.sleep(0.01)
+        h.pipeline.gate.set()
+        await asyncio.wait_for(task, 10)
+    deps_of(h.app).service.store.close()
+    methods = h.request.methods()[1:]
+    assert methods[-1] == "sendMessage" and set(methods[:-1]) == {"sendChatAction"} and len(methods) >= 4
+
+
+@pytest.mark.asyncio
+async def test_a_slow_question_does_not_hold_up_other_chats(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    gate = threading.Event()
+    h.pipeline.before_answer = lambda q: gate.wait(10) if "Oman" in q else None
+    async with h.app:
+        slow = asyncio.create_task(h.app.process_update(h.message("What did Dedov say about Oman?")))
+        fast = await asyncio.wait_for(h.run(h.message("Who is Alexey Yurievich Dedov?", chat_id=11, user_id=11)), 10)
+        assert not slow.done()
+        gate.set()
+        await asyncio.wait_for(slow, 10)
+    deps_of(h.app).service.store.close()
+    assert fast[-1][1]["chat_id"] == 11 and "Islamabad" in fast[-1][1]["text"]
+    assert h.request.calls[-1][0] == "sendMessage" and h.request.calls[-1][1]["chat_id"] == USER
+
+
+# --- admins add articles ------------------------------------------------------------------
+ARTICLE = b"Local council opens a new library\n\nMarch 3, 2025\n\nThe council opened a library on Main Street."
+
+
+@pytest.mark.asyncio
+async def test_admin_uploads_a_document(bot: Harness) -> None:
+    update = bot.document("library.txt", ARTICLE)
+    file_id = update.message.document.file_id
+    calls = await bot.run(update)
+    assert calls == [
+        typing(ADMIN),
+        ("getFile", {"file_id": file_id}),
+        ("download", {"file_path": f"documents/{file_id}"}),
+        sent(
+            "Indexed: “Local council opens a new library” (library, 2025-03-03, 1 passages).",
+            chat_id=ADMIN,
+        ),
+    ]
+    assert [a.title for a in bot.pipeline.indexed] == ["Local council opens a new library"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "user", "size", "expected"),
+    [
+        ("library.txt", ARTICLE, USER, None, ADMINS_ONLY),
+        (
+            "report.pdf",
+            b"%PDF-1.4",
+            ADMIN,
+            None,
+            "I can index .txt, .md and .html files; report.pdf is not one of them.",
+        ),
+        ("big.txt", ARTICLE, ADMIN, 5000, "big.txt is 5,000 bytes; the limit is 2,000 bytes."),
+        (
+            "binary.txt",
+            b"\x00\x01\x02",
+            ADMIN,
+            None,
+            "Could not index binary.txt: binary.txt: looks like a binary file — "
+            "newsbot reads .txt, .md, .html and .jsonl",
+        ),
+        (
+            "latin1.md",
+            "Café\n\nvoilà".encode("latin-1"),
+            ADMIN,
+            None,
+            "Could not index latin1.md: latin1.md: not UTF-8 text (byte 3) — convert it, e.g. `iconv -t UTF-8`, "
+            "and ingest again",
+        ),
+        (
+            "short.txt",
+            b"Only a title",
+            ADMIN,
+            None,
+            "Could not index short.txt: short: too little text for an article (need a title line and a body)",
+        ),
+    ],
+    ids=["not-admin", "wrong-type", "too-large", "binary", "not-utf8", "too-short"],
+)
+@pytest.mark.asyncio
+async def test_document_refusals(
+    bot: Harness, name: str, content: bytes, user: int, size: int | None, expected: str
+) -> None:
+    calls = await bot.run(bot.document(name, content, user_id=user, size=size))
+    assert calls[-1] == sent(expected.replace("&", "&amp;"), chat_id=user)
+    assert bot.pipeline.indexed == []
+
+
+@pytest.mark.asyncio
+async def test_admin_ingest_of_a_failing_url(bot: Harness) -> None:
+    url = f"http://127.0.0.1:{free_port()}/article.html"  # nobody listens there
+    calls = await bot.run(bot.message(f"/ingest {url}", chat_id=ADMIN, user_id=ADMIN))
+    assert calls == [
+        typing(ADMIN),
+        sent(f"Could not index {url}: {url}: cannot fetch (ConnectError) — check the address", chat_id=ADMIN),
+    ]
+    assert bot.pipeline.indexed == []
