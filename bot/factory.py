@@ -23,6 +23,7 @@ def open_lexical(settings: Settings) -> LexicalIndex:
 
 def build_pipeline(settings: Settings) -> Pipeline:
     """The whole pipeline; the embedding model itself loads on first use."""
+    from rag.cache import AnswerCache
     from rag.embeddings import SentenceTransformerEmbeddings
     from rag.pipeline import Pipeline
     from rag.retrieval import HybridRetriever
@@ -33,4 +34,5 @@ def build_pipeline(settings: Settings) -> Pipeline:
     store = ChromaStore(client)
     lexical = open_lexical(settings)
     retriever = HybridRetriever(embedder, store, lexical)
-    return Pipeline(embedder=embedder, store=store, lexical=lexical, retriever=retriever)
+    cache = AnswerCache(settings.answer_cache_size)
+    return Pipeline(embedder=embedder, store=store, lexical=lexical, retriever=retriever, cache=cache)

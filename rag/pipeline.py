@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from rag.answer import REFUSAL, ExtractiveAnswerer, idf_from_counts
+from rag.cache import AnswerCache
 from rag.chunking import ChunkingConfig, chunk_article
 from rag.conversation import Conversation, resolve_followup
 from rag.errors import ArticleUnreadable, BadQuestion
@@ -76,6 +77,7 @@ class Pipeline:
         retriever: HybridRetriever,
         answerer: Answerer | None = None,
         ingest_config: IngestConfig | None = None,
+        cache: AnswerCache | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
@@ -83,6 +85,7 @@ class Pipeline:
         self.retriever = retriever
         self.answerer = answerer or ExtractiveAnswerer(idf=self.idf)
         self.ingest_config = ingest_config or IngestConfig()
+        self.cache = cache  # repeated questions at the same index version are answered from it
 
     # --- ingest ---------------------------------------------------------------------------
     def ingest(
@@ -176,11 +179,17 @@ class Pipeline:
         started = time.perf_counter()
         question = clean_question(question)
         standalone = resolve_followup(question, conversation.standalones()) if conversation else question
-        if self.is_empty():
+        version = self.version() if self.cache is not None else 0
+        cached = self.cache.get(standalone, version) if self.cache is not None else None
+        if cached is not None:
+            answer = cached
+        elif self.is_empty():
             answer = Answer(question=question, text=REFUSAL, refused=True)
         else:
             passages = self.retriever.retrieve(standalone)
             answer = self.answerer.answer(standalone, passages)
+            if self.cache is not None:
+                self.cache.put(standalone, version, answer)
         answer = replace(
             answer,
             question=question,
@@ -190,10 +199,11 @@ class Pipeline:
         if conversation is not None:
             conversation.add(question, standalone, answer)
         log.info(
-            "answered %r (standalone %r) in %.0f ms, refused=%s, cited=%s, top=%s",
+            "answered %r (standalone %r) in %.0f ms%s, refused=%s, cited=%s, top=%s",
             question,
             standalone,
             answer.latency_ms,
+            " from the cache" if cached is not None else "",
             answer.refused,
             [c.doc_id + f"@{c.start}" for c in answer.citations],
             [(p.chunk.chunk_id, round(p.score, 4)) for p in answer.passages[:5]],

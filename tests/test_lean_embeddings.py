@@ -1,0 +1,90 @@
+"""The lean embedding engines: sentence-transformers' vectors without its imports, numpy for queries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.embeddings import BertShape, SentenceTransformerEmbeddings, bert_shape, resolve_model_path
+from tests.conftest import ROOT, SEED_FILE
+
+MODEL = Path(resolve_model_path(""))
+
+
+def test_packaged_model_runs_lean() -> None:
+    assert bert_shape(MODEL) == BertShape(layers=6, heads=12, hidden=384, eps=1e-12, max_tokens=256)
+
+
+def copy_model(tmp_path: Path, pooling: dict[str, bool] | None = None, model_type: str = "bert") -> Path:
+    """A model directory like the packaged one (weights linked, not copied), with one thing changed."""
+    target = tmp_path / "model"
+    (target / "1_Pooling").mkdir(parents=True)
+    for name in ("modules.json", "sentence_bert_config.json", "tokenizer.json"):
+        (target / name).write_bytes((MODEL / name).read_bytes())
+    (target / "model.safetensors").symlink_to(MODEL / "model.safetensors")
+    config = json.loads((MODEL / "config.json").read_text()) | {"model_type": model_type}
+    (target / "config.json").write_text(json.dumps(config))
+    pool = json.loads((MODEL / "1_Pooling" / "config.json").read_text()) | (pooling or {})
+    (target / "1_Pooling" / "config.json").write_text(json.dumps(pool))
+    return target
+
+
+@pytest.mark.parametrize(
+    ("pooling", "model_type", "lean"),
+    [
+        (None, "bert", True),  # the packaged model's shape
+        ({"pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True}, "bert", False),  # CLS pooling
+        ({"pooling_mode_max_tokens": True}, "bert", False),  # mean and max
+        (None, "roberta", False),  # another architecture
+    ],
+)
+def test_other_shapes_fall_back_to_sentence_transformers(
+    tmp_path: Path, pooling: dict[str, bool] | None, model_type: str, lean: bool
+) -> None:
+    assert (bert_shape(copy_model(tmp_path, pooling, model_type)) is not None) is lean
+
+
+def test_missing_files_fall_back(tmp_path: Path) -> None:
+    assert bert_shape(tmp_path) is None
+
+
+TEXTS = [
+    "What did Dedov say about Oman?",
+    "",
+    "   ",
+    "Ünïcödé façade — “curly quotes”, emoji 😀 and 中文",
+    "word " * 400,  # beyond 256 tokens: truncated as sentence-transformers truncates
+    *SEED_FILE.read_text(encoding="utf-8").split("\n\n")[:12],
+]
+
+
+@pytest.mark.slow
+def test_vectors_equal_sentence_transformers() -> None:
+    lean = SentenceTransformerEmbeddings()
+    reference = SentenceTransformerEmbeddings(lean=False).encode(TEXTS)
+    on_numpy = lean.encode(TEXTS)
+    lean.engine.numpy_max_tokens = 0  # type: ignore[union-attr]
+    on_torch = lean.encode(TEXTS)
+    assert on_numpy.shape == on_torch.shape == reference.shape == (len(TEXTS), 384)
+    assert float(np.abs(on_numpy - reference).max()) < 1e-5
+    assert float(np.abs(on_torch - reference).max()) < 1e-5
+    assert np.allclose(np.linalg.norm(on_numpy, axis=1), 1.0, atol=1e-6)
+
+
+def test_answering_a_query_never_imports_torch() -> None:
+    code = (
+        "import sys; from rag.embeddings import SentenceTransformerEmbeddings as E; "
+        "v = E().embed_query('What did Dedov say about Oman?'); "
+        "print(len(v), round(sum(x * x for x in v), 4), 'torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["384", "1.0", "False", "False"]
+
+
+def test_empty_call() -> None:
+    assert SentenceTransformerEmbeddings().encode([]).shape == (0, 384)
