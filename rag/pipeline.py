@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Protocol, cast
 
 from rag.answer import REFUSAL, ExtractiveAnswerer, idf_from_counts
 from rag.cache import AnswerCache
@@ -36,6 +36,17 @@ class Answerer(Protocol):
     """Turns a question and ranked passages into an Answer."""
 
     def answer(self, question: str, passages: Sequence[Passage]) -> Answer: ...
+
+
+class StreamingAnswerer(Protocol):
+    """An answerer (with `streams = True`) that reports its checked answer so far while it writes."""
+
+    def answer(
+        self, question: str, passages: Sequence[Passage], on_partial: Callable[[str], None] | None = None
+    ) -> Answer: ...
+
+
+Condenser = Callable[[str, list[str]], str]  # (follow-up, earlier standalone questions) → standalone question
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,7 @@ class Pipeline:
         answerer: Answerer | None = None,
         ingest_config: IngestConfig | None = None,
         cache: AnswerCache | None = None,
+        condenser: Condenser = resolve_followup,
     ) -> None:
         self.embedder = embedder
         self.store = store
@@ -86,6 +98,7 @@ class Pipeline:
         self.answerer = answerer or ExtractiveAnswerer(idf=self.idf)
         self.ingest_config = ingest_config or IngestConfig()
         self.cache = cache  # repeated questions at the same index version are answered from it
+        self.condenser = condenser
 
     # --- ingest ---------------------------------------------------------------------------
     def ingest(
@@ -174,11 +187,16 @@ class Pipeline:
         df, total = self.lexical.document_frequency(words)
         return idf_from_counts(df, total)
 
-    def ask(self, question: str, conversation: Conversation | None = None) -> Answer:
-        """Answer a question, resolving it against the conversation's earlier turns."""
+    def ask(
+        self, question: str, conversation: Conversation | None = None, on_partial: Callable[[str], None] | None = None
+    ) -> Answer:
+        """Answer a question, resolving it against the conversation's earlier turns.
+
+        `on_partial(text)`, when given and the answerer streams, receives the checked answer so far.
+        """
         started = time.perf_counter()
         question = clean_question(question)
-        standalone = resolve_followup(question, conversation.standalones()) if conversation else question
+        standalone = self.condenser(question, conversation.standalones()) if conversation else question
         version = self.version() if self.cache is not None else 0
         cached = self.cache.get(standalone, version) if self.cache is not None else None
         if cached is not None:
@@ -187,7 +205,10 @@ class Pipeline:
             answer = Answer(question=question, text=REFUSAL, refused=True)
         else:
             passages = self.retriever.retrieve(standalone)
-            answer = self.answerer.answer(standalone, passages)
+            if on_partial is not None and getattr(self.answerer, "streams", False):
+                answer = cast(StreamingAnswerer, self.answerer).answer(standalone, passages, on_partial=on_partial)
+            else:
+                answer = self.answerer.answer(standalone, passages)
             if self.cache is not None:
                 self.cache.put(standalone, version, answer)
         answer = replace(
