@@ -2,6 +2,11 @@
 
 Every word of an answer (but the [n] markers) is quoted from an article; when no sentence
 answers well enough the answer is the one refusal, `REFUSAL`, citing nothing.
+
+A sentence answers when it covers enough of the question's content words (weighted by how rare
+they are in the index and among the candidate sentences, so a name that every sentence repeats
+counts less than the one word that singles the answer out) and, for a question that asks for a
+kind of thing (a date, a number, a person, a name), when it holds such a thing.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 
 from rag.citations import number_passages, renumber
 from rag.sentences import sentence_spans
-from rag.terms import stem, terms
+from rag.terms import bare, has_date, is_name, names, numbers, stem, terms, tokens
 from rag.types import Answer, Passage
 
 REFUSAL = "The indexed articles do not say: I found nothing in them that answers this question."
@@ -30,6 +35,55 @@ _SPEECH_VERBS = re.compile(
     r"claimed|according to|reiterated|highlighted|wrote|asked)\b",
     re.IGNORECASE,
 )
+_AUX = r"(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could|should|may|might)"
+# Question words that say what kind of answer is wanted; matched on the question, in this order.
+_EXPECT = (
+    (
+        "date",
+        re.compile(
+            r"^(?:and\s+|but\s+|so\s+)?(?:since\s+|until\s+)?when\b|\b(?:on|in|at|by)\s+what\s+(?:date|day|year|month|time)\b"
+            r"|^(?:what|which)\s+(?:date|day|year|month)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    ("duration", re.compile(r"\bhow\s+long\b", re.IGNORECASE)),
+    (
+        "number",
+        re.compile(
+            r"\bhow\s+(?:many|much)\b|\bwhat\s+(?:is|was|were|are)\s+the\s+(?:total\s+|overall\s+)?"
+            r"(?:number|amount|value|cost|price|percentage|share|sum)\s+of\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "place",
+        re.compile(
+            r"^(?:and\s+)?where\b|\b(?:which|what)\s+(?:[\w’'-]+\s+)?(?:city|country|town|place|region|capital|"
+            r"venue|location)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    ("person", re.compile(rf"^(?:and\s+)?who\s+(?!{_AUX}\b)", re.IGNORECASE)),
+)
+_NAME_OF = re.compile(
+    r"\bname\s+of\s+(?:the\s+|a\s+|an\s+)?(?P<np>[^?,;]+?)"
+    r"(?=\s+(?:who|that|which|whose|in|at|to|for|from|with|by|on|as)\b|\s*[?,;]|\s*$)",
+    re.IGNORECASE,
+)
+_WHICH = re.compile(
+    rf"(?:^|,\s*|\b(?:in|on|of|at|for|from|to|by|with)\s+)which\s+(?P<np>(?:[\w’'-]+\s+){{0,2}}?[\w’'-]+?)"
+    rf"(?=\s+{_AUX}\b|\s*[,?]|\s*$)",
+    re.IGNORECASE,
+)
+# Words of the question that only say what kind of answer is wanted: they are not looked for.
+_ASKING = re.compile(
+    r"\bhow\s+(?:long|many|much|often)\b|\bname\s+of\b|\b(?:what|which)\s+(?:date|day|year|month|time)\b",
+    re.IGNORECASE,
+)
+_PRONOUN_START = re.compile(r"^[“\"‘']?(?:he|she|they|it|this|these|that|his|her|their|its)\b", re.IGNORECASE)
+_TIME_UNITS = ("year", "month", "week", "day", "hour", "decade", "time")
+_PLACE_PREPOSITIONS = frozenset("in at to from near across outside inside into toward towards".split())
+_SKIPPABLE = frozenset("the a an its their his her our this that these those".split())
 IdfFn = Callable[[Sequence[str]], dict[str, float]]
 
 
@@ -39,19 +93,39 @@ class AnswerConfig:
 
     passages: int = 6  # read sentences from this many top passages
     max_sentences: int = 3
-    keep_ratio: float = 0.75  # a further sentence needs this share of the best sentence's score
-    min_support: float = 0.5  # refuse when the best sentence covers less of the question than this
+    keep_ratio: float = 0.8  # a further sentence of a passage already cited needs this share of the best score
+    other_passage_ratio: float = 0.9  # ... and of a passage not yet cited, this share
+    min_support: float = 0.25  # refuse when the best fitting sentence covers less of the question than this
+    unfit_ratio: float = 0.6  # ... or less than this share of what the best sentence lacking the answer covers
     quote_bonus: float = 0.25
+    own_weight: float = 0.75  # support = own · coverage by the sentence + (1 − own) · by its passage and title
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """The kind of thing a question asks for ("" when any sentence may answer)."""
+
+    kind: str = ""  # date, duration, number, place, person, name, list
+    nouns: tuple[str, ...] = ()  # stems of the asked-for noun: "which news agency" → ("agency",)
+    time_count: bool = False  # "how many years": years count as the numbers asked for
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    rank: int  # passage rank
+    start: int
+    end: int
+    text: str
+    own: frozenset[str]  # stems of the sentence (and of the one before, when it opens with a pronoun)
+    context: frozenset[str]  # stems of its passage and article title
 
 
 @dataclass(frozen=True)
 class _Scored:
     score: float
     support: float
-    rank: int  # passage rank
-    start: int
-    end: int
-    text: str
+    fits: bool  # holds the kind of thing the question asks for
+    sentence: _Sentence
 
 
 def parse_speaker(question: str) -> tuple[str, str] | None:
@@ -62,24 +136,112 @@ def parse_speaker(question: str) -> tuple[str, str] | None:
     return m["who"].strip(), (m["topic"] or "").strip(" ?.!")
 
 
-def _weights(question: str, idf: IdfFn | None) -> dict[str, float]:
-    """Stemmed question terms with their weights (IDF when known, else 1)."""
-    words = list(dict.fromkeys(terms(question)))
+def expectation(question: str) -> Expectation:
+    """What kind of thing the question asks for, read from its question words."""
+    for kind, pattern in _EXPECT:
+        m = pattern.search(question)
+        if m:
+            after = question[m.end() :].lower().split()
+            counted = kind == "number" and bool(after) and after[0].startswith(_TIME_UNITS)
+            return Expectation(kind, time_count=counted or kind == "duration")
+    m = _NAME_OF.search(question) or _WHICH.search(question)
+    if m:
+        words = m["np"].split()
+        head = bare(words[-1])
+        plural = head.endswith("s") and not head.endswith(("ss", "us", "is"))
+        return Expectation("list" if plural else "name", (stem(head),))
+    return Expectation()
+
+
+def _stems_of(text: str) -> set[str]:
+    return {stem(w) for w in terms(text)}
+
+
+def _question_words(question: str) -> set[str]:
+    """Bare words of the question: names it already holds are no answer to it."""
+    return {bare(t) for t in tokens(question)}
+
+
+def _next_to_noun(text: str, nouns: tuple[str, ...], known: set[str]) -> bool | None:
+    """Whether some mention of the asked-for noun has a name or number beside it; None when none is mentioned.
+
+    "Fars News Agency" answers "which news agency"; "Iranian films taking part" does not answer "which films".
+    """
+    toks = tokens(text)
+    at = [i for i, t in enumerate(toks) if stem(bare(t)) in nouns]
+    if not at:
+        return None
+
+    def identifies(j: int) -> bool:
+        tok = toks[j]
+        return (tok[0].isupper() and j > 0) or bool(numbers(tok))
+
+    for i in at:
+        for step in (-1, 1):
+            j = i + step
+            while 0 <= j < len(toks) and (bare(toks[j]) in _SKIPPABLE or bare(toks[j]) in known):
+                j += step
+            if 0 <= j < len(toks) and identifies(j):
+                return True
+    return False
+
+
+def _located(text: str, known: set[str]) -> bool:
+    """True when a new name follows a preposition of place: "in Tehran", "to Islamabad"."""
+    toks = tokens(text)
+    for i, tok in enumerate(toks[1:], start=1):
+        j = i - 1 if bare(toks[i - 1]) != "the" else i - 2
+        if j >= 0 and bare(toks[j]) in _PLACE_PREPOSITIONS and is_name(tok, known):
+            return True
+    return False
+
+
+def fits(text: str, expect: Expectation, known: set[str]) -> bool:
+    """True when `text` holds the kind of thing `expect` asks for (names already in the question do not count)."""
+    kind = expect.kind
+    if not kind:
+        return True
+    if kind == "date":
+        return has_date(text)
+    if kind in ("number", "duration"):
+        found = [n for n in numbers(text, years=expect.time_count) if bare(n) not in known]
+        return bool(found) or (kind == "duration" and has_date(text))
+    if kind == "person":
+        return bool(names(text, known))
+    if kind == "place":
+        return _located(text, known)
+    beside = _next_to_noun(text, expect.nouns, known)
+    if beside is not None:
+        return beside
+    listed = kind == "list" and text.count(",") >= 2
+    return bool(names(text, known)) or bool(numbers(text)) or listed
+
+
+def _weights(focus: str, idf: IdfFn | None, sentences: Sequence[_Sentence]) -> dict[str, float]:
+    """Stemmed focus terms weighted by IDF in the index times their rarity among the candidate sentences."""
+    words = list(dict.fromkeys(terms(_ASKING.sub(" ", focus))))
     known = idf(words) if idf else {}
     weights: dict[str, float] = {}
     for w in words:
         s = stem(w)
         weights[s] = max(weights.get(s, 0.0), known.get(w, 1.0))
+    n = len(sentences)
+    for s in weights:
+        df = sum(1 for c in sentences if s in c.own)
+        if df and n > 1:
+            weights[s] *= math.log(1 + n / df) / math.log(1 + n)
     return weights
 
 
-def _coverage(weights: dict[str, float], text_stems: set[str]) -> float:
+def _coverage(weights: dict[str, float], stems: frozenset[str]) -> float:
     total = sum(weights.values())
-    return sum(w for s, w in weights.items() if s in text_stems) / total if total else 0.0
+    return sum(w for s, w in weights.items() if s in stems) / total if total else 0.0
 
 
-def _stems_of(text: str) -> set[str]:
-    return {stem(w) for w in terms(text)}
+def _is_heading(text: str) -> bool:
+    """A subhead: short, and not ended like a sentence."""
+    bare_text = text.strip("‘’“”\"' ")
+    return len(text) <= 120 and bool(bare_text) and bare_text[-1] not in ".!?:;,"
 
 
 class ExtractiveAnswerer:
@@ -91,66 +253,93 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
         """An Answer quoting the best sentences with [n] markers, or the refusal."""
-        scored = self._score(question, passages[: self.config.passages])
-        if not scored or scored[0].support < self.config.min_support:
-            return Answer(question=question, text=REFUSAL, refused=True, passages=tuple(passages))
-        chosen = self._choose(scored)
         top = passages[: self.config.passages]
+        scored = self._score(question, top)
+        fitting = [s for s in scored if s.fits]
+        if self._refuses(scored, fitting):
+            return Answer(question=question, text=REFUSAL, refused=True, passages=tuple(passages))
+        chosen = self._choose(fitting)
         numbered = number_passages(top)
         number_of = {p.chunk.chunk_id: n for n, p in numbered.items()}
         parts: list[str] = []
-        previous: tuple[int, int] | None = None  # (passage rank, end) of the sentence before
+        previous_rank: int | None = None
         for s in chosen:
             n = number_of[top[s.rank].chunk.chunk_id]
-            if previous and previous[0] == s.rank and parts:
+            if previous_rank == s.rank and parts:
                 parts[-1] = parts[-1][: -len(f" [{n}]")]  # same passage, next sentence: one marker at the end
             parts.append(f"{s.text} [{n}]")
-            previous = (s.rank, s.end)
+            previous_rank = s.rank
         text, citations = renumber(" ".join(parts), numbered)
         return Answer(question=question, text=text, refused=False, citations=citations, passages=tuple(passages))
 
-    def _score(self, question: str, passages: Sequence[Passage]) -> list[_Scored]:
-        speaker = parse_speaker(question)
-        focus = speaker[1] if speaker and speaker[1] else question
-        weights = _weights(focus, self.idf)
-        speaker_stems = _stems_of(speaker[0]) if speaker else set()
+    def _refuses(self, scored: list[_Scored], fitting: list[_Scored]) -> bool:
+        """Refuse when no fitting sentence covers enough of the question, or when the sentences that
+        cover it best lack what it asks for and the fitting ones are far behind them."""
+        if not fitting:
+            return True
+        best_fit = max(s.support for s in fitting)
+        best_unfit = max((s.support for s in scored if not s.fits), default=0.0)
+        return best_fit < max(self.config.min_support, self.config.unfit_ratio * best_unfit)
+
+    def _sentences(self, passages: Sequence[Passage]) -> list[_Sentence]:
+        """The distinct sentences of the passages, each with its own and its context's stems."""
         seen: set[tuple[str, int]] = set()
         out = []
         for rank, p in enumerate(passages):
             chunk = p.chunk
-            context = _stems_of(chunk.text)
-            prior = 0.15 * (p.dense if p.dense is not None else 0.0) - 0.02 * rank
+            context = frozenset(_stems_of(chunk.text) | _stems_of(chunk.title))
+            before: set[str] = set()
             for start, end in sentence_spans(chunk.text, offset=chunk.start):
-                if (chunk.doc_id, start) in seen:
-                    continue
-                seen.add((chunk.doc_id, start))
                 text = chunk.text[start - chunk.start : end - chunk.start]
                 own = _stems_of(text)
-                support = 0.8 * _coverage(weights, own) + 0.2 * _coverage(weights, context)
-                score = support + prior + self._speaker_bonus(text, speaker_stems, context)
-                out.append(_Scored(score, support, rank, start, end, text))
-        out.sort(key=lambda s: -s.score)
+                stems = own | before if _PRONOUN_START.match(text) else own
+                before = own
+                if (chunk.doc_id, start) not in seen:
+                    seen.add((chunk.doc_id, start))
+                    out.append(_Sentence(rank, start, end, text, frozenset(stems), context))
         return out
 
-    def _speaker_bonus(self, text: str, speaker: set[str], context: set[str]) -> float:
+    def _score(self, question: str, passages: Sequence[Passage]) -> list[_Scored]:
+        cfg = self.config
+        sentences = self._sentences(passages)
+        speaker = parse_speaker(question)
+        weights = _weights(speaker[1] if speaker and speaker[1] else question, self.idf, sentences)
+        speaker_stems = _stems_of(speaker[0]) if speaker else set()
+        expect = expectation(question)
+        known = _question_words(question)
+        out = []
+        for s in sentences:
+            p = passages[s.rank]
+            support = cfg.own_weight * _coverage(weights, s.own) + (1 - cfg.own_weight) * _coverage(weights, s.context)
+            prior = 0.15 * (p.dense if p.dense is not None else 0.0) - 0.02 * s.rank
+            bonus = self._speaker_bonus(s, speaker_stems) - (0.1 if _is_heading(s.text) else 0.0)
+            out.append(_Scored(support + prior + bonus, support, fits(s.text, expect, known), s))
+        out.sort(key=lambda x: -x.score)
+        return out
+
+    def _speaker_bonus(self, s: _Sentence, speaker: set[str]) -> float:
         """Favour the speaker's own words: quoted, or attributed with a speech verb."""
-        if not speaker or not (speaker & context):
+        if not speaker or not (speaker & s.context):
             return 0.0
-        quoted = any(q in text for q in _QUOTE_MARKS)
-        attributed = bool(_SPEECH_VERBS.search(text)) and bool(speaker & _stems_of(text))
+        quoted = any(q in s.text for q in _QUOTE_MARKS)
+        attributed = bool(_SPEECH_VERBS.search(s.text)) and bool(speaker & s.own)
         return self.config.quote_bonus if (quoted or attributed) else 0.0
 
-    def _choose(self, scored: list[_Scored]) -> list[_Scored]:
+    def _choose(self, scored: list[_Scored]) -> list[_Sentence]:
         """The best sentence and the close runners-up, in reading order within each passage."""
+        cfg = self.config
         best = scored[0]
         chosen = [best]
         for s in scored[1:]:
-            if len(chosen) >= self.config.max_sentences:
+            if len(chosen) >= cfg.max_sentences:
                 break
-            if s.score >= self.config.keep_ratio * best.score and s.support >= self.config.min_support:
+            ratio = (
+                cfg.keep_ratio if any(c.sentence.rank == s.sentence.rank for c in chosen) else cfg.other_passage_ratio
+            )
+            if s.score >= ratio * best.score and s.support >= cfg.min_support:
                 chosen.append(s)
-        order = {s.rank: i for i, s in reversed(list(enumerate(chosen)))}
-        return sorted(chosen, key=lambda s: (order[s.rank], s.start))
+        order = {c.sentence.rank: i for i, c in reversed(list(enumerate(chosen)))}
+        return sorted((c.sentence for c in chosen), key=lambda s: (order[s.rank], s.start))
 
 
 def idf_from_counts(df: dict[str, int], total: int) -> dict[str, float]:

@@ -17,6 +17,8 @@ _QUESTION_WORDS = frozenset(
     "what who whom whose when where which why how is are was were did do does has have had can could "
     "will would should and but or so also tell give list name".split()
 )
+_COPULA = re.compile(r"^\s*(?:who|what)\s+(?:is|was|are|were)\s+(?P<x>[^?]+?)\s*\??\s*$", re.IGNORECASE)
+_MAX_TOPIC_WORDS = 6
 # A run of capitalised words, allowing inner connectors: "Bushehr Nuclear Power Plant", "Bank of England".
 _NAME = re.compile(r"\b[A-Z][\w’'\-–]*(?:\s+(?:(?:of|the|and|for|de|al|bin|von|van)\s+)?[A-Z][\w’'\-–]*)*")
 
@@ -65,7 +67,14 @@ class Conversation:
 
 
 def topic_of(question: str) -> str | None:
-    """The main named thing of a question: its longest capitalised phrase, else its last noun phrase."""
+    """The main named thing of a question.
+
+    What a short "who/what is X?" question asks about ("Who is the Russian ambassador to Iran?" →
+    "the Russian ambassador to Iran"), else its longest capitalised phrase, else its last noun phrase.
+    """
+    m = _COPULA.match(question)
+    if m and len(m["x"].split()) <= _MAX_TOPIC_WORDS and not _ANAPHOR.match(m["x"]):
+        return m["x"]
     names = [m.group().strip() for m in _NAME.finditer(question)]
     names = [n for n in names if n.split()[0].lower() not in _QUESTION_WORDS or len(n.split()) > 1]
     names = [" ".join(w for w in n.split() if w.lower() not in _QUESTION_WORDS) for n in names]
