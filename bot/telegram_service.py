@@ -73,7 +73,7 @@ class NewsService:
         self.fetch_timeout = fetch_timeout
         self._ingest_lock = threading.Lock()
         self._chat_locks: dict[str, asyncio.Lock] = {}
-        if hasattr(pipeline, "answerer"):
+        if hasattr(pipeline, "answerer") and not isinstance(pipeline.answerer, LockedAnswerer):
             pipeline.answerer = LockedAnswerer(pipeline.answerer)
 
     async def _run(self, fn: Callable[[], T]) -> T:
@@ -117,9 +117,12 @@ class NewsService:
     async def warm_up(self) -> None:
         """Load the embedding model now, so the first question does not wait for it."""
         embedder = getattr(self.pipeline, "embedder", None)
-        if embedder is not None and hasattr(embedder, "embed_query"):
-            await self._run(lambda: embedder.embed_query("warm-up"))
-            log.info("embedding model loaded")
+        if embedder is None or not hasattr(embedder, "embed_query"):
+            return
+        if await self._run(self.pipeline.is_empty):
+            return  # nothing to search yet: the model loads with the first ingest
+        await self._run(lambda: embedder.embed_query("warm-up"))
+        log.info("embedding model loaded")
 
     # --- the index ------------------------------------------------------------------------
     async def stats(self) -> IndexStats:

@@ -203,24 +203,31 @@ class TelegramEmulator:
         self,
         chat_id: int,
         user_id: int,
-        text: str,
+        text: str | None,
         chat_type: str = "private",
         *,
         first_name: str = "Tester",
         username: str | None = "tester",
         entities: list[dict[str, Any]] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A user message to the bot. Returns ``{"update_id", "message_id", ...}``."""
+        """A user message to the bot. Returns ``{"update_id", "message_id", ...}``.
+
+        ``text=None`` sends no text; ``extra`` adds Message fields (``sticker``, ``photo``,
+        ``reply_to_message``, ...) as given.
+        """
         user, chat = self._people(chat_id, user_id, chat_type, first_name, username)
         message: dict[str, Any] = {
             "botToken": self.token,
             "from": user,
             "chat": chat,
             "date": int(time.time()),
-            "text": text,
         }
+        if text is not None:
+            message["text"] = text
         if entities:
             message["entities"] = entities
+        message.update(extra or {})
         return await self._post("/sendMessage", message)
 
     async def send_command(
