@@ -1,12 +1,12 @@
 """The pipeline as the Telegram handlers use it: off the event loop, safe under concurrent updates.
 
 Every pipeline call runs in a worker thread (`asyncio.to_thread`), so the event loop keeps serving
-other chats, and questions from different chats run at the same time. That is safe for retrieval:
-the SQLite index locks itself, Chroma and the embedding model serve concurrent queries (measured:
-400 questions on 8 threads, no error, every answer identical to the serial one; docs/telegram.md).
-The answerer is pluggable and may not be (an in-process LLM is not), so answerer calls take turns
-on one lock; ingests take turns on another. One conversation's questions also take turns (an asyncio
-lock per conversation), so a follow-up always sees the turn before it.
+other chats, and questions from different chats run at the same time. That is safe: the SQLite index
+locks itself, Chroma and the embedding model serve concurrent queries, the extractive answerer is a
+pure function and the LLM one calls a server (measured: 400 questions on 8 threads, no error, every
+answer identical to the serial one; docs/telegram.md). Ingests take turns on one lock. One
+conversation's questions take turns too (an asyncio lock per conversation), so a follow-up always
+sees the turn before it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING, TypeVar
@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, TypeVar
 from bot.telegram_store import ChatStore
 from rag.documents import Loaded, decode, iter_sources, parse, slug
 from rag.errors import ArticleUnreadable
-from rag.types import Answer, ArticleInfo, IngestReport, Passage
+from rag.types import Answer, ArticleInfo, IngestReport
 
 if TYPE_CHECKING:
-    from rag.pipeline import Answerer, Pipeline
+    from rag.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 UPLOAD_KINDS = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html"}
@@ -51,19 +51,6 @@ class Indexed:
     articles: dict[str, ArticleInfo]
 
 
-class LockedAnswerer:
-    """An answerer whose calls take turns (answerers need not be thread-safe; this one is then)."""
-
-    def __init__(self, inner: Answerer) -> None:
-        self.inner = inner
-        self._lock = threading.Lock()
-
-    def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
-        """The inner answerer's answer, one call at a time."""
-        with self._lock:
-            return self.inner.answer(question, passages)
-
-
 class NewsService:
     """Questions, sources and ingests for the Telegram front end."""
 
@@ -73,8 +60,6 @@ class NewsService:
         self.fetch_timeout = fetch_timeout
         self._ingest_lock = threading.Lock()
         self._chat_locks: dict[str, asyncio.Lock] = {}
-        if hasattr(pipeline, "answerer") and not isinstance(pipeline.answerer, LockedAnswerer):
-            pipeline.answerer = LockedAnswerer(pipeline.answerer)
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.to_thread(fn)
@@ -111,8 +96,7 @@ class NewsService:
     @property
     def answerer_name(self) -> str:
         """The answerer's class name, for /about."""
-        answerer = getattr(self.pipeline, "answerer", None)
-        return type(getattr(answerer, "inner", answerer)).__name__
+        return type(getattr(self.pipeline, "answerer", None)).__name__
 
     async def warm_up(self) -> None:
         """Load the embedding model now, so the first question does not wait for it."""

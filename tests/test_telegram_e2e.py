@@ -133,8 +133,7 @@ async def test_start_and_registered_commands(
 
 
 def deps_of_name(pipeline: Pipeline) -> str:
-    answerer = pipeline.answerer
-    return type(getattr(answerer, "inner", answerer)).__name__
+    return type(pipeline.answerer).__name__
 
 
 # --- a question, its Sources button, a follow-up --------------------------------------------
