@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -213,6 +214,7 @@ class LeanBert:
 
     def __init__(self, path: Path, shape: BertShape, *, batch_size: int = 32, numpy_max_tokens: int = NUMPY_MAX_TOKENS):
         from safetensors.numpy import load_file
+        from threadpoolctl import ThreadpoolController
         from tokenizers import Tokenizer
 
         self.shape = shape
@@ -222,6 +224,9 @@ class LeanBert:
         self.tokenizer.no_padding()  # the file pads to 128; batches are padded to their longest text here
         self.tokenizer.enable_truncation(shape.max_tokens)
         self.weights = load_file(str(path / "model.safetensors"))
+        # A question's matrices are too small to share between BLAS threads; on a busy machine the
+        # threads' hand-offs cost 10-50x the arithmetic (docs/performance.md). One thread, per call.
+        self._blas = ThreadpoolController()
         self._torch: dict[str, Any] | None = None
         self._lock = threading.Lock()
 
@@ -235,22 +240,30 @@ class LeanBert:
         import numpy as np
 
         out = np.zeros((len(texts), self.shape.hidden), dtype=np.float32)
-        if not texts:
-            return out
         encodings = [e.ids for e in self.tokenizer.encode_batch([t.strip() for t in texts])]
-        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i]))
-        on_numpy = sum(map(len, encodings)) <= self.numpy_max_tokens
-        weights = self.weights if on_numpy else self._torch_weights()
-        forward = numpy_forward if on_numpy else torch_forward
-        for s in range(0, len(order), self.batch_size):
-            rows = order[s : s + self.batch_size]
+        if sum(map(len, encodings)) <= self.numpy_max_tokens:
+            with self._blas.limit(limits=1, user_api="blas"):
+                for rows, ids, mask in self._batches(encodings):
+                    out[rows] = numpy_forward(self.weights, self.shape, ids, mask)
+        else:
+            weights = self._torch_weights()
+            for rows, ids, mask in self._batches(encodings):
+                out[rows] = torch_forward(weights, self.shape, ids, mask)
+        return out
+
+    def _batches(self, encodings: list[list[int]]) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
+        """(rows, padded ids, mask) of batches of similar lengths, longest first."""
+        import numpy as np
+
+        order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i]))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
             ids = np.zeros((len(rows), len(encodings[rows[0]])), dtype=np.int64)
             mask = np.zeros_like(ids)
             for r, i in enumerate(rows):
                 ids[r, : len(encodings[i])] = encodings[i]
                 mask[r, : len(encodings[i])] = 1
-            out[rows] = forward(weights, self.shape, ids, mask)
-        return out
+            yield rows, ids, mask
 
     def _torch_weights(self) -> dict[str, Any]:
         """Torch tensors sharing the numpy weights' memory (torch is imported here, on the first long call)."""

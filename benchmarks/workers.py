@@ -1,0 +1,182 @@
+"""One measurement per process: `python -m benchmarks.workers JOB '{json args}'` prints one JSON line.
+
+A fresh process per job keeps imports, thread pools and peak memory of one measurement out of the next.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.corpora import Question, synthesise
+from benchmarks.fake import HashEmbedder
+from benchmarks.measure import progress
+
+LONG_TEXT = "The ministers met in the capital to discuss trade, energy and security. " * 30  # > 256 tokens
+
+
+def _settings(data_dir: str, **overrides: Any) -> Any:
+    from bot.settings import Settings
+
+    return Settings(data_dir=Path(data_dir), _env_file=None, **overrides)  # type: ignore[call-arg]
+
+
+def _questions(raw: list[list[Any]]) -> list[Question]:
+    return [Question(text, tuple(history)) for text, history in raw]
+
+
+def _pipeline(data_dir: str, fake: bool, **overrides: Any) -> Any:
+    """newsbot's pipeline as the CLI builds it; with `fake`, the hash embedder passed in for the model."""
+    from bot.factory import build_pipeline
+
+    pipeline = build_pipeline(_settings(data_dir, **overrides))
+    if fake:
+        pipeline.embedder = pipeline.retriever.embedder = HashEmbedder()
+    return pipeline
+
+
+def _plain_embeddings(fake: bool) -> Any:
+    from benchmarks import plain
+
+    return HashEmbedder() if fake else plain.embeddings()
+
+
+def ingest(
+    source: str, data_dir: str, texts_out: str = "", report_every: float = 0.0, fake: bool = False
+) -> dict[str, Any]:
+    """newsbot's ingest, files to persisted index (model loaded beforehand), and the texts it embedded."""
+    from rag.chunking import chunk_article
+    from rag.documents import iter_sources
+    from rag.pipeline import embedding_text
+
+    pipeline = _pipeline(data_dir, fake)
+    if texts_out:
+        cfg = pipeline.ingest_config
+        articles = [a for a in iter_sources([source]) if not isinstance(a, Exception)]
+        texts = [embedding_text(c, cfg.embed_title) for a in articles for c in chunk_article(a, cfg.chunking)]
+        Path(texts_out).write_text(json.dumps(texts), encoding="utf-8")
+    pipeline.embedder.encode([LONG_TEXT] * 16)  # load the model and the batch engine: not part of the throughput
+    last = [time.monotonic()]
+
+    def report(articles: int, chunks: int) -> None:
+        if report_every and time.monotonic() - last[0] >= report_every:
+            last[0] = time.monotonic()
+            progress(f"  indexed {articles} articles, {chunks:,} chunks")
+
+    result = pipeline.ingest(iter_sources([source]), report)
+    return {"chunks": result.chunks, "seconds": result.seconds, "failed": len(result.failed)}
+
+
+def plain_ingest(source: str, persist_dir: str, texts_out: str, fake: bool = False) -> dict[str, Any]:
+    """The plain pipeline's ingest (model loaded beforehand), and the texts it embedded."""
+    from benchmarks import plain
+
+    embedding = _plain_embeddings(fake)
+    embedding.embed_documents([LONG_TEXT] * 16)
+    texts = [d.page_content for d in plain.split(plain.load_documents(Path(source)))]
+    Path(texts_out).write_text(json.dumps(texts), encoding="utf-8")
+    started = time.perf_counter()
+    chunks = plain.ingest(Path(source), Path(persist_dir), embedding)
+    return {"chunks": chunks, "seconds": time.perf_counter() - started}
+
+
+def encode(texts: str, engine: str, batch_size: int = 32, fake: bool = False) -> dict[str, Any]:
+    """Raw `encode` throughput on a texts file: sentence-transformers' model.encode, or newsbot's engine."""
+    items = json.loads(Path(texts).read_text(encoding="utf-8"))
+    if fake:
+        run: Callable[[list[str]], Any] = HashEmbedder().encode
+    elif engine == "sentence-transformers":
+        from sentence_transformers import SentenceTransformer
+
+        from rag.embeddings import resolve_model_path
+
+        model = SentenceTransformer(resolve_model_path(""), device="cpu")
+
+        def run(batch: list[str]) -> Any:
+            return model.encode(batch, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
+    else:
+        from rag.embeddings import SentenceTransformerEmbeddings
+
+        run = SentenceTransformerEmbeddings(batch_size=batch_size).encode
+    run([LONG_TEXT] * 16)
+    started = time.perf_counter()
+    run(items)
+    return {"n": len(items), "seconds": time.perf_counter() - started}
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    fn()
+    return (time.perf_counter() - started) * 1000
+
+
+def latency(data_dir: str, questions: list[list[Any]], repeats: int, fake: bool = False) -> dict[str, Any]:
+    """Warm answer times of newsbot (cache off), its query-embedding floor, and a repeated question (cache on)."""
+    from rag.cache import AnswerCache
+    from rag.conversation import Conversation
+
+    pipeline = _pipeline(data_dir, fake, answer_cache_size=0)
+    qs = _questions(questions)
+
+    def ask(q: Question) -> Any:
+        return pipeline.ask(q.text, Conversation.from_history(list(q.history)) if q.history else None)
+
+    for q in qs[:3]:
+        ask(q)  # warm: model, Chroma segments, SQLite pages
+    answers, embeds = [], []
+    for _ in range(repeats):
+        answers.append([_timed(lambda q=q: ask(q)) for q in qs])
+        embeds.append([_timed(lambda q=q: pipeline.embedder.embed_query(q.text)) for q in qs])
+    pipeline.cache = AnswerCache(len(qs) + 1)
+    for q in qs:
+        ask(q)
+    cached = [_timed(lambda q=q: ask(q)) for q in qs]
+    refused = sum(ask(q).refused for q in qs)
+    return {"answer_ms": answers, "embed_ms": embeds, "cached_ms": cached, "refused": refused, "n": len(qs)}
+
+
+def plain_latency(persist_dir: str, questions: list[list[Any]], repeats: int, fake: bool = False) -> dict[str, Any]:
+    """Warm similarity_search times of the plain pipeline, and its query-embedding floor (sentence-transformers)."""
+    from benchmarks import plain
+
+    embedding = _plain_embeddings(fake)
+    store = plain.open_store(Path(persist_dir), embedding)
+    qs = [q.text for q in _questions(questions)]
+    for q in qs[:3]:
+        plain.answer(store, q)
+    answers, embeds = [], []
+    for _ in range(repeats):
+        answers.append([_timed(lambda q=q: plain.answer(store, q)) for q in qs])
+        embeds.append([_timed(lambda q=q: embedding.embed_query(q)) for q in qs])
+    return {"answer_ms": answers, "embed_ms": embeds, "n": len(qs)}
+
+
+def plain_load(product_dir: str, persist_dir: str) -> dict[str, Any]:
+    """The plain store filled with newsbot's chunks and vectors."""
+    from benchmarks import plain
+
+    return {"chunks": plain.load_product_index(Path(product_dir), Path(persist_dir))}
+
+
+def synth(base_dir: str, target_dir: str, chunks: int) -> dict[str, Any]:
+    """The synthesised index (see benchmarks/corpora.py)."""
+    return synthesise(Path(base_dir), Path(target_dir), chunks)
+
+
+JOBS: dict[str, Callable[..., dict[str, Any]]] = {
+    "ingest": ingest,
+    "plain_ingest": plain_ingest,
+    "encode": encode,
+    "latency": latency,
+    "plain_latency": plain_latency,
+    "plain_load": plain_load,
+    "synth": synth,
+}
+
+if __name__ == "__main__":
+    job, args = sys.argv[1], json.loads(sys.argv[2])
+    print(json.dumps(JOBS[job](**args)), flush=True)

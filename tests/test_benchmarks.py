@@ -1,0 +1,133 @@
+"""The benchmark's code path on the seed article with a hash embedder: the report's structure, never timings."""
+
+from __future__ import annotations
+
+import random
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.corpora import SEED_FALLBACK, Question, Size, fingerprint, perturb, sizes, write_subset
+from benchmarks.measure import median, percentile, run_child
+from benchmarks.report import render
+from benchmarks.run import Options, measure_size
+from tests.conftest import SEEDS
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [
+        ([3.0, 1.0, 2.0], 50, 2.0),
+        ([1.0, 2.0, 3.0, 4.0], 50, 2.5),  # between the two middle values
+        ([float(v) for v in range(1, 101)], 95, 95.05),
+        ([7.0], 95, 7.0),
+    ],
+)
+def test_percentile(values: list[float], q: float, expected: float) -> None:
+    assert percentile(values, q) == pytest.approx(expected)
+
+
+def test_median_of_nothing_is_nan() -> None:
+    assert median([]) != median([])
+
+
+def test_perturb_keeps_layout_and_is_seeded() -> None:
+    text = "Ferries sailed at dawn.\n\nThe harbour reopened on Monday after the storm."
+    one = perturb(text, ["alpha", "beta"], random.Random(1), rate=0.5)
+    two = perturb(text, ["alpha", "beta"], random.Random(1), rate=0.5)
+    assert one == two != text
+    assert one.count("\n\n") == 1
+    assert len(one.split()) == len(text.split())
+
+
+def test_fingerprint_follows_the_source(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"title": "a", "text": "b"}\n')
+    before = fingerprint(corpus)
+    corpus.write_text('{"title": "a", "text": "changed"}\n')
+    assert fingerprint(corpus) != before
+    assert fingerprint(corpus, "synthetic=10") != fingerprint(corpus)
+
+
+def test_write_subset_keeps_the_first_lines(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(f'{{"n": {i}}}\n' for i in range(5)))
+    subset = write_subset(corpus, 2, tmp_path / "out" / "subset.jsonl")
+    assert subset.read_text() == '{"n": 0}\n{"n": 1}\n'
+
+
+def test_absent_data_skips_a_size(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import benchmarks.corpora as corpora
+
+    monkeypatch.setattr(corpora, "MULTIHOP", tmp_path / "absent.jsonl")
+    monkeypatch.setattr(corpora, "SEED_QUESTIONS", tmp_path / "absent-questions.jsonl")
+    found = list(sizes(["seed", "609", "100k"], 5, 1000))
+    assert [s.name for s in found] == ["seed"]
+    assert [q.text for q in found[0].questions] == SEED_FALLBACK
+
+
+def test_child_result_is_its_last_json_line() -> None:
+    run = run_child([sys.executable, "-c", "import json; print('working'); print(json.dumps({'chunks': 3}))"])
+    assert run.result == {"chunks": 3}
+    assert run.peak_rss_mb > 1
+
+
+def test_time_to_first_line() -> None:
+    code = "print('first', flush=True); import time; time.sleep(0.3); print('second')"
+    run = run_child([sys.executable, "-c", code], first_line=True)
+    assert (run.first_line, run.result) == ("first", None)
+    assert run.first_line_seconds is not None and run.first_line_seconds < run.seconds
+
+
+SEED_QUESTIONS = (Question("What did Dedov say about Oman?"), Question("When did he serve there?", ("Who is Dedov?",)))
+
+
+@pytest.mark.slow
+def test_report_of_a_fake_run(tmp_path: Path) -> None:
+    opts = Options(cache_dir=tmp_path, repeats=1, passes=1, parts=frozenset({"ingest", "latency"}), fake=True)
+    seed, seed_index = measure_size(Size("seed", "the seed article", SEEDS, SEED_QUESTIONS), opts, None)
+    big = Size("100k", "40 chunks (synthesised)", SEEDS, SEED_QUESTIONS, synthetic_chunks=40)
+    synthetic, _ = measure_size(big, opts, seed_index)
+    header = {
+        "command": "python -m benchmarks --fake-model",
+        "date": "today",
+        "minutes": 1.0,
+        "machine": {"cpu": "cpu", "cores": "2", "memory": "1 GB", "os": "os", "load": "0.0 / 0.0 / 0.0"},
+        "load_end": "0.0 / 0.0 / 0.0",
+        "versions": {"python": "3"},
+        "caveat": "",
+    }
+    report = render([seed, synthetic], header)
+    headings = re.findall(r"^## .*$", report, flags=re.MULTILINE)
+    assert headings == [
+        "## Machine",
+        "## the seed article (10 chunks indexed)",
+        "## 40 chunks (synthesised) (40 chunks indexed)",
+        "## How it is measured",
+    ]
+    rows = [line.split("|")[1].strip() for line in report.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows == [
+        "",  # the ingest table's header row
+        "newsbot ingest, files → persisted index",
+        "newsbot's embedding engine alone (`encode`)",
+        "plain LangChain ingest",
+        "",  # the seed's latency table header
+        "newsbot `ask` (cache off)",
+        "floor: embed the question alone, sentence-transformers `model.encode`",
+        "floor: embed the question alone, newsbot's engine",
+        "plain LangChain `similarity_search(k=5)`",
+        "newsbot, repeated question (answer cache hit)",
+        "",  # the synthetic size has no ingest table: latency only
+        "newsbot `ask` (cache off)",
+        "floor: embed the question alone, sentence-transformers `model.encode`",
+        "floor: embed the question alone, newsbot's engine",
+        "plain LangChain `similarity_search(k=5)`",
+        "newsbot, repeated question (answer cache hit)",
+    ]
+    assert (seed["ingest"]["chunks"], seed["ingest"]["articles"], seed["latency"]["questions"]) == (10, 1, 2)
+    assert synthetic["index_chunks"] == 40
+    assert "ingest" not in synthetic
+    assert all(v > 0 for v in seed["ingest"]["runs"]["newsbot"] + seed["latency"]["newsbot"]["answer"]["p95"])
+    assert re.search(r"- p95 [\d.]+ ms \(target ≤ 60 ms\) [✅❌]", report)
