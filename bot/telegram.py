@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from telegram import Update
+from telegram.error import InvalidToken
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -167,20 +168,26 @@ def run_telegram(
     """Run the bot until SIGINT/SIGTERM: long polling, or a webhook server when `webhook_url` is given."""
     protect_token(require_token(settings))
     app = build_application(settings, pipeline)
-    if webhook_url is None:
-        log.info("polling %s for updates", settings.telegram_base_url)
-        app.run_polling(allowed_updates=Update.ALL_TYPES)
+    try:
+        if webhook_url is None:
+            log.info("polling %s for updates", settings.telegram_base_url)
+            app.run_polling(allowed_updates=Update.ALL_TYPES)
+            return 0
+        if secret_token is None and settings.webhook_secret is not None:
+            secret_token = settings.webhook_secret.get_secret_value()
+        url_path = urlsplit(webhook_url).path.strip("/")
+        log.info("webhook: listening on %s:%d/%s for %s", listen, port, url_path, webhook_url)
+        app.run_webhook(
+            listen=listen,
+            port=port,
+            url_path=url_path,
+            webhook_url=webhook_url,
+            secret_token=secret_token or secrets.token_urlsafe(32),
+            allowed_updates=Update.ALL_TYPES,
+        )
         return 0
-    if secret_token is None and settings.webhook_secret is not None:
-        secret_token = settings.webhook_secret.get_secret_value()
-    url_path = urlsplit(webhook_url).path.strip("/")
-    log.info("webhook: listening on %s:%d/%s for %s", listen, port, url_path, webhook_url)
-    app.run_webhook(
-        listen=listen,
-        port=port,
-        url_path=url_path,
-        webhook_url=webhook_url,
-        secret_token=secret_token or secrets.token_urlsafe(32),
-        allowed_updates=Update.ALL_TYPES,
-    )
-    return 0
+    except InvalidToken:  # its message quotes the token: never let it reach a terminal or a log
+        raise ConfigError(
+            f"the Bot API server at {settings.telegram_base_url} rejected the token — check TELEGRAM_BOT_TOKEN "
+            "(from @BotFather)"
+        ) from None

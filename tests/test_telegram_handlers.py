@@ -734,3 +734,50 @@ async def test_admin_ingest_of_a_failing_url(bot: Harness) -> None:
         sent(f"Could not index {url}: {url}: cannot fetch (ConnectError) — check the address", chat_id=ADMIN),
     ]
     assert bot.pipeline.indexed == []
+
+
+# --- the token never shows -----------------------------------------------------------------
+def test_a_rejected_token_is_a_config_error_that_never_shows_the_token(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import http.server
+    import json
+
+    from bot.telegram import run_telegram
+    from rag.errors import ConfigError
+
+    class Unauthorized(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.dumps({"ok": False, "error_code": 401, "description": "Unauthorized"}).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unauthorized)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    settings = Settings(data_dir=tmp_path, telegram_bot_token=TOKEN, telegram_base_url=base)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        with caplog.at_level(logging.DEBUG), pytest.raises(ConfigError) as raised:
+            run_telegram(settings, FakePipeline())  # type: ignore[arg-type]
+    finally:
+        server.shutdown()
+        server.server_close()
+        asyncio.set_event_loop(None)
+        if not loop.is_closed():
+            loop.close()
+    assert str(raised.value) == (
+        f"the Bot API server at {base} rejected the token — check TELEGRAM_BOT_TOKEN (from @BotFather)"
+    )
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    logged = caplog.text + "".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert "getMe" in logged  # PTB logged its calls at DEBUG ...
+    assert TOKEN not in logged and TOKEN.split(":")[1] not in logged  # ... never the token
+    assert repr(settings).count("**********") == 1 and TOKEN not in repr(settings)
