@@ -35,4 +35,9 @@ def build_pipeline(settings: Settings) -> Pipeline:
     lexical = open_lexical(settings)
     retriever = HybridRetriever(embedder, store, lexical)
     cache = AnswerCache(settings.answer_cache_size)
-    return Pipeline(embedder=embedder, store=store, lexical=lexical, retriever=retriever, cache=cache)
+    pipeline = Pipeline(embedder=embedder, store=store, lexical=lexical, retriever=retriever, cache=cache)
+    if settings.llm:  # generative answers: LangChain's chat-model packages are imported only then
+        from bot.llm_factory import enable_llm
+
+        enable_llm(pipeline, settings)
+    return pipeline

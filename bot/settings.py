@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"  # same value as rag.embeddings.PACKAGED_MODEL
 DEFAULT_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+DEFAULT_PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 
 
 class Settings(BaseSettings):
@@ -28,6 +29,14 @@ class Settings(BaseSettings):
     answer_cache_size: int = Field(256, ge=0, description="Answers kept for repeated questions; 0 = no cache.")
     fetch_timeout: float = Field(15.0, gt=0, description="Seconds to wait for a URL.")
     log_level: str = Field("WARNING", description="Logging level when -v is not given.")
+    # --- Chat model (optional generative answers; see docs/llm.md) ---
+    llm: str | None = Field(
+        None, description="PROVIDER:MODEL, e.g. ollama:llama3.1 or openai:gpt-4o-mini; unset = extractive answers."
+    )
+    llm_base_url: str | None = Field(None, description="The provider's URL, e.g. http://127.0.0.1:8080/v1.")
+    llm_api_key: SecretStr | None = Field(None, description="API key for the provider; never printed or logged.")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds one model reply may take before the fallback.")
+    prompts_dir: Path = Field(DEFAULT_PROMPTS, description="Folder holding answer.md and condense.md.")
     # --- Telegram (`newsbot telegram`) ---
     telegram_bot_token: SecretStr | None = Field(
         None,

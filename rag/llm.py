@@ -1,0 +1,314 @@
+"""Generative answers from any LangChain chat model, every sentence checked against the passages it cites.
+
+The model sees the top passages numbered [1]..[k], quoted as data. Its draft is split into sentences;
+each keeps only citation numbers that name a passage, and is removed unless its cited passages support
+it (rag/support.py). When too little survives, or the model fails, times out or declines, the extractive
+answer is given instead, with a log line. With no passages there is no model call: the refusal comes
+straight away. Imported only when a model is configured.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.prompts import ChatPromptTemplate
+
+from rag.answer import REFUSAL
+from rag.citations import markers, number_passages, renumber
+from rag.conversation import resolve_followup
+from rag.sentences import sentence_spans
+from rag.support import Support, SupportChecker, claim_text
+from rag.types import Answer, Passage
+
+log = logging.getLogger(__name__)
+OnPartial = Callable[[str], None]
+_THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
+_MARKER_GROUP = re.compile(r"[\[【]\s*(?:passages?\s*)?(\d+(?:\s*(?:,|;|-|–|and)\s*\d+)*)\s*[\]】]", re.IGNORECASE)
+_LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+\])+")
+_TAG = re.compile(r"<(/?\s*passages?\b)", re.IGNORECASE)
+_REFUSAL_KEY = " ".join(REFUSAL.lower().split()[:5])  # "the indexed articles do not"
+
+
+class Fallback(Protocol):
+    """The answerer used when the model's answer cannot be given: the extractive one."""
+
+    def answer(self, question: str, passages: Sequence[Passage]) -> Answer: ...
+
+
+class ModelFailed(Exception):
+    """The model gave nothing usable (error, time-out, empty or declined reply)."""
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """How many passages the model reads, how long it may take, and how much of its answer must survive."""
+
+    passages: int = 6
+    timeout: float = 60.0  # seconds for one answer, streaming included
+    min_kept_share: float = 0.5  # fewer of the draft's sentences surviving than this → extractive answer
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of a draft, as checked."""
+
+    text: str  # without markers
+    cited: tuple[int, ...]  # the valid numbers the model gave it
+    kept: tuple[int, ...]  # the numbers it keeps; empty when removed
+    support: Support | None
+
+
+def normalise_markers(text: str) -> str:
+    """Citation forms small models write ([1, 2], [1-3], 【1】, [Passage 2]) as [1][2]… ; <think> blocks dropped."""
+
+    def expand(m: re.Match[str]) -> str:
+        numbers: list[int] = []
+        for part in re.split(r"\s*(?:,|;|\band\b)\s*", m.group(1)):
+            bounds = [int(x) for x in re.split(r"\s*[-–]\s*", part)]
+            lo, hi = bounds[0], bounds[-1]
+            numbers.extend(range(lo, hi + 1) if 0 <= hi - lo < 10 else bounds)
+        return "".join(f"[{n}]" for n in numbers)
+
+    return _MARKER_GROUP.sub(expand, _THINK.sub("", text)).strip()
+
+
+def split_sentences(draft: str) -> list[str]:
+    """Sentences of a draft; markers opening a sentence ("… positive. [1] Iran …") go back to the one before."""
+    out: list[str] = []
+    for s, e in sentence_spans(draft):
+        sentence = draft[s:e]
+        lead = _LEADING_MARKERS.match(sentence)
+        if lead and out:
+            out[-1] += " " + lead.group().strip()
+            sentence = sentence[lead.end() :].strip()
+        if sentence:
+            out.append(sentence)
+    return out
+
+
+def is_refusal(sentence: str) -> bool:
+    """True for the refusal sentence the prompt asks for (or its opening words)."""
+    return _REFUSAL_KEY in " ".join(claim_text(sentence).lower().split())
+
+
+def format_passages(numbered: dict[int, Passage]) -> str:
+    """The passages as the model reads them: delimited, numbered data with their article's title and date."""
+    blocks = []
+    for n, p in numbered.items():
+        c = p.chunk
+        attrs = f'n="{n}" title="{html.escape(c.title)}"'
+        if c.source:
+            attrs += f' source="{html.escape(c.source)}"'
+        if c.published:
+            attrs += f' published="{html.escape(c.published[:10])}"'
+        text = _TAG.sub(r"‹\1", c.text)  # a passage cannot close the quoting around it
+        blocks.append(f"<passage {attrs}>\n{text}\n</passage>")
+    return "\n\n".join(blocks)
+
+
+def evidence_text(passage: Passage) -> str:
+    """What a sentence citing the passage is checked against: its text, and its article's title, outlet and date."""
+    c = passage.chunk
+    when = ""
+    if c.published:
+        try:
+            d = date.fromisoformat(c.published[:10])
+            when = f"{d.isoformat()} ({d:%B} {d.day}, {d.year})"
+        except ValueError:
+            when = c.published
+    head = "\n".join(x for x in (c.title, " ".join(x for x in (c.source, when) if x)) if x)
+    return f"{head}\n\n{c.text}" if head else c.text
+
+
+def reply_text(message: BaseMessage) -> str:
+    """The text of a chat model's reply, or ModelFailed when the provider declined to answer."""
+    refusal = message.additional_kwargs.get("refusal")
+    if refusal:
+        raise ModelFailed(f"the provider declined: {refusal}")
+    if message.response_metadata.get("finish_reason") == "content_filter":
+        raise ModelFailed("the provider's content filter stopped the reply")
+    return message.text
+
+
+class LLMAnswerer:
+    """Asks a chat model for a cited answer and keeps only the sentences its citations support."""
+
+    streams = True  # answer() takes on_partial: Pipeline.ask passes its callback through
+
+    def __init__(
+        self,
+        model: BaseChatModel,
+        prompt: ChatPromptTemplate,
+        checker: SupportChecker,
+        fallback: Fallback,
+        config: LLMConfig | None = None,
+    ) -> None:
+        self.model = model
+        self.prompt = prompt
+        self.checker = checker
+        self.fallback = fallback
+        self.config = config or LLMConfig()
+
+    def answer(self, question: str, passages: Sequence[Passage], on_partial: OnPartial | None = None) -> Answer:
+        """A checked generated answer, the extractive one when the model's cannot stand, or the refusal.
+
+        `on_partial(text)` (optional) receives the checked answer so far each time a streamed sentence
+        survives the check; the returned Answer is final and may differ (e.g. the extractive one).
+        """
+        if not passages:
+            return Answer(question=question, text=REFUSAL, refused=True)
+        top = list(passages[: self.config.passages])
+        numbered = number_passages(top)
+        try:
+            draft = self._draft(question, numbered, on_partial)
+        except Exception as exc:  # any provider error (HTTP, time-out, parsing): the user still gets an answer
+            log.warning("chat model failed (%s: %s); giving the extractive answer", type(exc).__name__, exc)
+            return self.fallback.answer(question, passages)
+        sentences = split_sentences(draft)
+        if sentences and all(is_refusal(s) for s in sentences):
+            log.info("chat model found no answer in %d passages; refusing", len(numbered))
+            return Answer(question=question, text=REFUSAL, refused=True, passages=tuple(passages))
+        checked = self.check(sentences, numbered)
+        kept = [s for s in checked if s.kept]
+        if not kept or len(kept) < self.config.min_kept_share * len(checked):
+            log.warning(
+                "chat model answer: %d of %d sentences supported by their passages; giving the extractive answer",
+                len(kept),
+                len(checked),
+            )
+            return self.fallback.answer(question, passages)
+        text, citations = renumber(render(kept), numbered)
+        return Answer(question=question, text=text, refused=False, citations=citations, passages=tuple(passages))
+
+    def messages(self, question: str, numbered: dict[int, Passage]) -> list[BaseMessage]:
+        """The prompt filled in: passages, question and, when the template asks for it, the refusal."""
+        values = {"question": question, "passages": format_passages(numbered), "refusal": REFUSAL}
+        return self.prompt.format_messages(**{k: v for k, v in values.items() if k in self.prompt.input_variables})
+
+    def _draft(self, question: str, numbered: dict[int, Passage], on_partial: OnPartial | None) -> str:
+        messages = self.messages(question, numbered)
+        started = time.perf_counter()
+        if on_partial is None:
+            text = reply_text(self.model.invoke(messages))
+        else:
+            text = self._stream(messages, numbered, on_partial)
+        draft = normalise_markers(text)
+        log.info("chat model drafted %d characters in %.1f s", len(draft), time.perf_counter() - started)
+        if not draft:
+            raise ModelFailed("empty reply")
+        return draft
+
+    def _stream(self, messages: list[BaseMessage], numbered: dict[int, Passage], on_partial: OnPartial) -> str:
+        """The streamed reply; each sentence that completes and survives the check is passed on at once.
+
+        The time limit counts the wait for the model, not the checking in between.
+        """
+        text, done, kept, waited = "", 0, [], 0.0
+        chunks = iter(self.model.stream(messages))
+        while True:
+            before = time.perf_counter()
+            chunk = next(chunks, None)
+            waited += time.perf_counter() - before
+            if waited > self.config.timeout:
+                raise TimeoutError(f"no complete answer within {self.config.timeout:.0f} s")
+            if chunk is None:
+                break
+            text += reply_text(chunk)
+            sentences = split_sentences(normalise_markers(text))
+            complete = len(sentences) - 1  # the last may still grow, or gain its markers
+            if complete > done:
+                fresh = [s for s in self.check(sentences[done:complete], numbered) if s.kept]
+                done = complete
+                if fresh:
+                    kept.extend(fresh)
+                    on_partial(renumber(render(kept), numbered)[0])
+        return text
+
+    def check(self, sentences: Sequence[str], numbered: dict[int, Passage]) -> list[Sentence]:
+        """Each sentence with the citation numbers it keeps (none: removed). Refusal sentences are left out."""
+        sentences = [s for s in sentences if not is_refusal(s) and claim_text(s)]
+        cited = [tuple(n for n in markers(s) if n in numbered) for s in sentences]
+        evidence = [[evidence_text(numbered[n]) for n in (c or numbered)] for c in cited]
+        supports = self.checker.check([(s, ev) for s, ev in zip(sentences, evidence, strict=True)])
+        out = []
+        for sentence, numbers, support in zip(sentences, cited, supports, strict=True):
+            kept = self._keep(numbers or tuple(numbered), support, uncited=not numbers)
+            out.append(Sentence(claim_text(sentence), numbers, kept, support))
+            log.info(
+                "%s (overlap %.2f, similarity %.2f, missing %s, cited %s → %s): %r",
+                "kept" if kept else "removed",
+                support.overlap,
+                support.similarity,
+                list(support.missing),
+                list(numbers),
+                list(kept),
+                claim_text(sentence)[:120],
+            )
+        return out
+
+    def _keep(self, numbers: tuple[int, ...], support: Support, *, uncited: bool) -> tuple[int, ...]:
+        """The numbers a supported sentence keeps: those whose passage shares its words; none when unsupported."""
+        if not support.supported:
+            return ()
+        cfg = self.checker.config
+        scored = list(zip(numbers, support.each, strict=True))
+        if uncited:  # one passage must carry it alone, and it becomes the citation
+            n, (overlap, similarity) = max(scored, key=lambda x: x[1])
+            return (n,) if overlap >= cfg.min_overlap and similarity >= cfg.min_similarity else ()
+        useful = tuple(n for n, (overlap, _) in scored if overlap >= cfg.min_marker_overlap)
+        return useful or (max(scored, key=lambda x: x[1])[0],)
+
+
+def render(sentences: Sequence[Sentence]) -> str:
+    """Kept sentences joined, each followed by its markers, as the extractive answerer writes them."""
+    return " ".join(f"{s.text} " + "".join(f"[{n}]" for n in s.kept) for s in sentences)
+
+
+class LLMCondenser:
+    """Makes a follow-up standalone with the chat model, in the user's language; rule-based when it fails."""
+
+    def __init__(
+        self,
+        model: BaseChatModel,
+        prompt: ChatPromptTemplate,
+        fallback: Callable[[str, list[str]], str] = resolve_followup,
+        max_chars: int = 2000,
+    ) -> None:
+        self.model = model
+        self.prompt = prompt
+        self.fallback = fallback
+        self.max_chars = max_chars
+
+    def __call__(self, question: str, history: list[str]) -> str:
+        """The standalone form of `question` given the earlier (standalone) questions; no call without history."""
+        if not history:
+            return question
+        lines = "\n".join(f"{i}. {q}" for i, q in enumerate(history[-6:], start=1))
+        try:
+            reply = reply_text(self.model.invoke(self.prompt.format_messages(question=question, history=lines)))
+            standalone = clean_condensed(reply)
+        except Exception as exc:  # any provider error: the rule-based resolver still works
+            log.warning("chat model could not condense (%s: %s); resolving by rule", type(exc).__name__, exc)
+            return self.fallback(question, history)
+        if not standalone or len(standalone) > self.max_chars or ("?" in question and "?" not in standalone):
+            log.warning("chat model condensed %r to %r, not a question; resolving by rule", question, standalone)
+            return self.fallback(question, history)
+        log.info("condensed %r → %r", question, standalone)
+        return standalone
+
+
+def clean_condensed(reply: str) -> str:
+    """The first line of a condensing reply, without labels, quotes or list marks."""
+    text = _THINK.sub("", reply).strip()
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = re.sub(r"^(?:standalone question|question|rewritten question)\s*:\s*", "", line, flags=re.IGNORECASE)
+    return line.strip(" \t\"'“”«»*-").strip()
