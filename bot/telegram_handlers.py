@@ -75,12 +75,12 @@ class BotDeps:
 
 def deps(context: ContextTypes.DEFAULT_TYPE) -> BotDeps:
     """The handlers' dependencies."""
-    return context.bot_data[DEPS]  # type: ignore[no-any-return]
+    return context.bot_data[DEPS]
 
 
 def deps_of(app: Application) -> BotDeps:
     """The dependencies kept in an application."""
-    return app.bot_data[DEPS]  # type: ignore[no-any-return]
+    return app.bot_data[DEPS]
 
 
 # --- sending ------------------------------------------------------------------------------
