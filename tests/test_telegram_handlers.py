@@ -781,3 +781,39 @@ def test_a_rejected_token_is_a_config_error_that_never_shows_the_token(
     assert "getMe" in logged  # PTB logged its calls at DEBUG ...
     assert TOKEN not in logged and TOKEN.split(":")[1] not in logged  # ... never the token
     assert repr(settings).count("**********") == 1 and TOKEN not in repr(settings)
+
+
+# --- settings and the command line ------------------------------------------------------------
+def test_telegram_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)  # no NEWSBOT_ prefix
+    monkeypatch.setenv("NEWSBOT_TELEGRAM_BASE_URL", "http://127.0.0.1:8081")
+    monkeypatch.setenv("NEWSBOT_ALLOWED_CHATS", " 10, -1001234567890 ,")
+    monkeypatch.setenv("NEWSBOT_ADMINS", "7")
+    monkeypatch.setenv("NEWSBOT_RATE_LIMIT", "0")
+    monkeypatch.setenv("NEWSBOT_MAX_UPLOAD_BYTES", "2048")
+    s = Settings()
+    assert s.telegram_bot_token is not None and s.telegram_bot_token.get_secret_value() == TOKEN
+    assert TOKEN not in repr(s) and TOKEN not in str(s.model_dump())
+    assert (s.telegram_base_url, s.allowed_chats, s.admins, s.rate_limit, s.max_upload_bytes) == (
+        "http://127.0.0.1:8081",
+        frozenset({10, -1001234567890}),
+        frozenset({7}),
+        0,
+        2048,
+    )
+
+
+def test_newsbot_telegram_without_a_token(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("TELEGRAM_BOT_TOKEN", "NEWSBOT_TELEGRAM_BOT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["--data-dir", str(tmp_path), "telegram"]) == 1
+    assert capsys.readouterr().err == (
+        "newsbot: no Telegram bot token — get one from @BotFather and set TELEGRAM_BOT_TOKEN\n"
+    )
+    assert not (tmp_path / "chroma").exists()  # it stopped before building the pipeline
