@@ -391,6 +391,21 @@ def newsbot(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+async def bot_ready(emu: TelegramEmulator, mode: str, port: int) -> bool:
+    """Polling: the commands are registered. Webhook: the webhook is set and its server listens
+    (the emulator, unlike Telegram, does not retry a delivery that found nobody listening)."""
+    if not await emu.commands():
+        return False
+    if mode == "polling":
+        return True
+    async with httpx.AsyncClient(trust_env=False) as client:
+        info = (await client.post(f"{emu.base_url}{emu.token}/getWebhookInfo", timeout=5)).json()["result"]
+    if not info.get("url"):
+        return False
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def stop(proc: subprocess.Popen[str], sig: int) -> tuple[int, str]:
     proc.send_signal(sig)
     try:
@@ -417,13 +432,14 @@ async def test_newsbot_telegram_command(telegram_emulator: TelegramEmulator, tmp
         NEWSBOT_WEBHOOK_SECRET="s3cret-from-env",
     )
     args = ["-vv", "telegram"]
+    port = 0
     if mode == "webhook":
         port = free_port()
         args += ["--webhook-url", f"http://127.0.0.1:{port}/hook", "--listen", "127.0.0.1", "--port", str(port)]
     proc = newsbot(args, env)
     try:
         for _ in range(600):  # bounded: 60 s for imports and start-up
-            if await emu.commands() or proc.poll() is not None:
+            if await bot_ready(emu, mode, port) or proc.poll() is not None:
                 break
             await asyncio.sleep(0.1)
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
