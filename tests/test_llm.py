@@ -426,3 +426,140 @@ def test_pipeline_condenses_follow_ups_with_its_condenser(seeded: Any) -> None:
     assert seen == [("Und über Oman?", ["Who is Dedov?"])]
     assert answer.standalone_question == "What did Dedov say about Oman?"
     assert OMAN_QUOTE in answer.text
+
+
+# --- settings → pipeline ---------------------------------------------------------------------
+
+WATCHED = ("langchain_openai", "langchain_ollama", "langchain", "openai", "ollama", "rag.llm", "bot.llm_factory")
+
+
+@pytest.mark.slow
+def test_default_pipeline_imports_no_chat_model(seeded_copy: Path) -> None:
+    """NEWSBOT_LLM unset: building the pipeline and answering loads none of the chat-model machinery."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from bot.settings import Settings\n"
+        "from bot.factory import build_pipeline\n"
+        "pipeline = build_pipeline(Settings(data_dir=sys.argv[1], _env_file=None))\n"
+        "answer = pipeline.ask('What did Dedov say about Oman?')\n"
+        f"watched = {WATCHED!r}\n"
+        "print(json.dumps({'answerer': type(pipeline.answerer).__name__, 'refused': answer.refused,"
+        " 'loaded': sorted(m for m in sys.modules if m in watched)}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(seeded_copy)], capture_output=True, text=True, env=env, cwd=ROOT, check=True
+    )
+    assert json.loads(done.stdout.splitlines()[-1]) == {
+        "answerer": "ExtractiveAnswerer",
+        "refused": False,
+        "loaded": [],
+    }
+
+
+def test_a_broken_prompt_stops_the_start(settings_for: Any, tmp_path: Path) -> None:
+    from bot.factory import build_pipeline
+
+    (tmp_path / "answer.md").write_text("## system\nNo placeholders.\n", encoding="utf-8")
+    (tmp_path / "condense.md").write_text((PROMPTS / "condense.md").read_text("utf-8"), encoding="utf-8")
+    settings = settings_for(
+        tmp_path / "data", llm="openai:any", llm_base_url="http://127.0.0.1:9/v1", prompts_dir=tmp_path
+    )
+    with pytest.raises(ConfigError, match="lacks the placeholder") as err:
+        build_pipeline(settings)
+    assert str(tmp_path / "answer.md") in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("ollama:llama3.1", ("ollama", "llama3.1")),
+        ("openai:SmolLM2-135M-Instruct", ("openai", "SmolLM2-135M-Instruct")),
+        ("OpenAI: gpt-4o-mini", ("openai", "gpt-4o-mini")),
+        ("ollama:hf.co/org/model:Q4_K_M", ("ollama", "hf.co/org/model:Q4_K_M")),  # the model may hold colons
+    ],
+)
+def test_parse_llm(value: str, expected: tuple[str, str]) -> None:
+    from bot.llm_factory import parse_llm
+
+    assert parse_llm(value) == expected
+
+
+@pytest.mark.parametrize("value", ["llama3.1", "ollama:", ":gpt-4o"])
+def test_parse_llm_rejects_values_without_provider_and_model(value: str) -> None:
+    from bot.llm_factory import parse_llm
+
+    with pytest.raises(ConfigError, match="is not PROVIDER:MODEL"):
+        parse_llm(value)
+
+
+def test_openai_settings_make_a_chat_openai(settings_for: Any, tmp_path: Path) -> None:
+    pytest.importorskip("langchain_openai", reason="the llm extra is not installed: pip install -e '.[llm]'")
+    from bot.llm_factory import chat_model
+
+    settings = settings_for(
+        tmp_path, llm="openai:SmolLM2", llm_base_url="http://127.0.0.1:8080/v1", llm_timeout=7, llm_api_key="sk-test"
+    )
+    model: Any = chat_model(settings)
+    assert type(model).__name__ == "ChatOpenAI"
+    assert (model.model_name, model.openai_api_base, model.request_timeout, model.max_retries, model.temperature) == (
+        "SmolLM2",
+        "http://127.0.0.1:8080/v1",
+        7.0,
+        1,
+        0.0,
+    )
+    assert model.openai_api_key.get_secret_value() == "sk-test"
+
+
+def test_ollama_settings_make_a_chat_ollama(settings_for: Any, tmp_path: Path) -> None:
+    pytest.importorskip("langchain_ollama", reason="the llm extra is not installed: pip install -e '.[llm]'")
+    from bot.llm_factory import chat_model
+
+    model: Any = chat_model(settings_for(tmp_path, llm="ollama:llama3.1", llm_base_url="http://127.0.0.1:11434"))
+    assert type(model).__name__ == "ChatOllama"
+    assert (model.model, model.base_url, model.temperature, model.client_kwargs) == (
+        "llama3.1",
+        "http://127.0.0.1:11434",
+        0.0,
+        {"timeout": 60.0},
+    )
+
+
+def test_other_providers_need_the_langchain_package(settings_for: Any, tmp_path: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("langchain") is not None:
+        pytest.skip("the langchain package is installed here, so init_chat_model handles other providers")
+    from bot.llm_factory import chat_model
+
+    with pytest.raises(ConfigError, match="pip install langchain langchain-mistralai"):
+        chat_model(settings_for(tmp_path, llm="mistralai:mistral-small"))
+
+
+def test_unreachable_server_gives_the_extractive_answer(
+    settings_for: Any, seeded_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The real ChatOpenAI against a closed port on 127.0.0.1: the user still gets the extractive answer."""
+    pytest.importorskip("langchain_openai", reason="the llm extra is not installed: pip install -e '.[llm]'")
+    import socket
+
+    from bot.factory import build_pipeline
+    from rag.llm import LLMAnswerer
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = settings_for(seeded_copy, llm="openai:any", llm_base_url=f"http://127.0.0.1:{port}/v1", llm_timeout=5)
+    pipeline = build_pipeline(settings)
+    assert isinstance(pipeline.answerer, LLMAnswerer)
+    with caplog.at_level(logging.WARNING, logger="rag.llm"):
+        answer = pipeline.ask(Q)
+    assert answer.text == ExtractiveAnswerer(idf=pipeline.idf).answer(Q, answer.passages).text
+    assert OMAN_QUOTE in answer.text
+    assert "chat model failed (APIConnectionError" in caplog.text
