@@ -27,6 +27,7 @@ from rag.citations import markers, number_passages, renumber
 from rag.conversation import resolve_followup
 from rag.sentences import sentence_spans
 from rag.support import Support, SupportChecker, claim_text
+from rag.terms import stems
 from rag.types import Answer, Passage
 
 log = logging.getLogger(__name__)
@@ -234,38 +235,65 @@ class LLMAnswerer:
         return text
 
     def check(self, sentences: Sequence[str], numbered: dict[int, Passage]) -> list[Sentence]:
-        """Each sentence with the citation numbers it keeps (none: removed). Refusal sentences are left out."""
+        """Each sentence with the citation numbers it keeps (none: removed). Refusal sentences are left out.
+
+        A kept sentence passes the support check against exactly the passages it keeps citing.
+        """
         sentences = [s for s in sentences if not is_refusal(s) and claim_text(s)]
         cited = [tuple(n for n in markers(s) if n in numbered) for s in sentences]
-        evidence = [[evidence_text(numbered[n]) for n in (c or numbered)] for c in cited]
-        supports = self.checker.check([(s, ev) for s, ev in zip(sentences, evidence, strict=True)])
+        # What to check against: the model's citations; for an uncited sentence, each passage alone.
+        options = [[c] if c else [(n,) for n in numbered] for c in cited]
+        picks = [_pick(o, s) for o, s in zip(options, self._score(sentences, options, numbered), strict=True)]
+        # Markers whose passage shares too little of the sentence go, if the rest still supports it.
+        trimmed = [self._trim(numbers, support) for numbers, support in picks]
+        recheck = self._score(sentences, [[t] if t else [] for t in trimmed], numbered)
         out = []
-        for sentence, numbers, support in zip(sentences, cited, supports, strict=True):
-            kept = self._keep(numbers or tuple(numbered), support, uncited=not numbers)
-            out.append(Sentence(claim_text(sentence), numbers, kept, support))
+        for sentence, numbers, (kept, support), trim, again in zip(
+            sentences, cited, picks, trimmed, recheck, strict=True
+        ):
+            if trim and again[0].supported:
+                kept, support = trim, again[0]
+            out.append(Sentence(claim_text(sentence), numbers, kept if support.supported else (), support))
             log.info(
                 "%s (overlap %.2f, similarity %.2f, missing %s, cited %s → %s): %r",
-                "kept" if kept else "removed",
+                "kept" if support.supported else "removed",
                 support.overlap,
                 support.similarity,
                 list(support.missing),
                 list(numbers),
-                list(kept),
-                claim_text(sentence)[:120],
+                list(out[-1].kept),
+                out[-1].text[:120],
             )
         return out
 
-    def _keep(self, numbers: tuple[int, ...], support: Support, *, uncited: bool) -> tuple[int, ...]:
-        """The numbers a supported sentence keeps: those whose passage shares its words; none when unsupported."""
-        if not support.supported:
-            return ()
-        cfg = self.checker.config
-        scored = list(zip(numbers, support.each, strict=True))
-        if uncited:  # one passage must carry it alone, and it becomes the citation
-            n, (overlap, similarity) = max(scored, key=lambda x: x[1])
-            return (n,) if overlap >= cfg.min_overlap and similarity >= cfg.min_similarity else ()
-        useful = tuple(n for n, (overlap, _) in scored if overlap >= cfg.min_marker_overlap)
-        return useful or (max(scored, key=lambda x: x[1])[0],)
+    def _score(
+        self, sentences: Sequence[str], options: Sequence[Sequence[tuple[int, ...]]], numbered: dict[int, Passage]
+    ) -> list[list[Support]]:
+        """For each sentence, its support by each of its options (sets of passage numbers), in one batch."""
+        pairs = [
+            (s, [evidence_text(numbered[n]) for n in o])
+            for s, opts in zip(sentences, options, strict=True)
+            for o in opts
+        ]
+        flat = iter(self.checker.check(pairs))
+        return [[next(flat) for _ in opts] for opts in options]
+
+    def _trim(self, numbers: tuple[int, ...], support: Support) -> tuple[int, ...] | None:
+        """The cited numbers less those whose passage shares little of the sentence; None when nothing changes."""
+        if not support.supported or len(numbers) < 2:
+            return None
+        useful = tuple(
+            n
+            for n, (overlap, _) in zip(numbers, support.each, strict=True)
+            if overlap >= self.checker.config.min_marker_overlap
+        )
+        return useful if useful and useful != numbers else None
+
+
+def _pick(options: Sequence[tuple[int, ...]], supports: Sequence[Support]) -> tuple[tuple[int, ...], Support]:
+    """The best-supported option: a supported one first, then by word overlap and similarity."""
+    best = max(range(len(options)), key=lambda i: (supports[i].supported, supports[i].overlap, supports[i].similarity))
+    return options[best], supports[best]
 
 
 def render(sentences: Sequence[Sentence]) -> str:
@@ -299,11 +327,26 @@ class LLMCondenser:
         except Exception as exc:  # any provider error: the rule-based resolver still works
             log.warning("chat model could not condense (%s: %s); resolving by rule", type(exc).__name__, exc)
             return self.fallback(question, history)
-        if not standalone or len(standalone) > self.max_chars or ("?" in question and "?" not in standalone):
-            log.warning("chat model condensed %r to %r, not a question; resolving by rule", question, standalone)
+        problem = condensing_problem(question, history, standalone, self.max_chars)
+        if problem:
+            log.warning("chat model condensed %r to %r (%s); resolving by rule", question, standalone, problem)
             return self.fallback(question, history)
         log.info("condensed %r → %r", question, standalone)
         return standalone
+
+
+def condensing_problem(question: str, history: list[str], standalone: str, max_chars: int) -> str | None:
+    """Why a condensed question cannot replace the user's, or None when it can."""
+    if not standalone or len(standalone) > max_chars:
+        return "empty or too long"
+    if "?" in question and "?" not in standalone:
+        return "not a question"
+    if standalone.casefold() != question.casefold() and standalone.casefold() in {h.casefold() for h in history}:
+        return "an earlier question repeated"
+    own = stems(question)
+    if own and len(own & stems(standalone)) < 0.5 * len(own):
+        return "the follow-up's own words lost"
+    return None
 
 
 def clean_condensed(reply: str) -> str:
@@ -311,4 +354,5 @@ def clean_condensed(reply: str) -> str:
     text = _THINK.sub("", reply).strip()
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     line = re.sub(r"^(?:standalone question|question|rewritten question)\s*:\s*", "", line, flags=re.IGNORECASE)
+    line = re.sub(r"^\d+[.)]\s+", "", line.strip(" \t*-"))
     return line.strip(" \t\"'“”«»*-").strip()

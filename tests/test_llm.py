@@ -386,8 +386,10 @@ def test_condenser_makes_no_call_without_history(prompts: Any) -> None:
         failing(ConnectionError("connection refused")),  # server down
         scripted("He served there from 2013."),  # answered instead of rewriting
         scripted(""),  # nothing
+        scripted("1. Who is Alexey Yurievich Dedov?"),  # echoed the history
+        scripted("Who is Alexey Yurievich Dedov and what did he do?"),  # lost "serve in Islamabad"
     ],
-    ids=["error", "answered", "empty"],
+    ids=["error", "answered", "empty", "echo", "drifted"],
 )
 def test_condenser_falls_back_to_the_rules(model: GenericFakeChatModel, prompts: Any) -> None:
     condense = LLMCondenser(model, prompts.condense)
@@ -401,6 +403,7 @@ def test_condenser_falls_back_to_the_rules(model: GenericFakeChatModel, prompts:
         ('"What about Oman?"\nBecause the user asked…', "What about Oman?"),
         ("Rewritten question: - What about Oman?", "What about Oman?"),
         ("<think>hmm</think>\n\nWhat about Oman?", "What about Oman?"),
+        ("1. What about Oman?", "What about Oman?"),
     ],
 )
 def test_clean_condensed(reply: str, expected: str) -> None:
@@ -562,4 +565,4 @@ def test_unreachable_server_gives_the_extractive_answer(
         answer = pipeline.ask(Q)
     assert answer.text == ExtractiveAnswerer(idf=pipeline.idf).answer(Q, answer.passages).text
     assert OMAN_QUOTE in answer.text
-    assert "chat model failed (APIConnectionError" in caplog.text
+    assert "ConnectionError: Connection error.); giving the extractive answer" in caplog.text
