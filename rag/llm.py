@@ -36,6 +36,8 @@ _THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
 _MARKER_GROUP = re.compile(r"[\[【]\s*(?:passages?\s*)?(\d+(?:\s*(?:,|;|-|–|and)\s*\d+)*)\s*[\]】]", re.IGNORECASE)
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+\])+")
 _TAG = re.compile(r"<(/?\s*passages?\b)", re.IGNORECASE)
+# Sentences about the prompt rather than the news ("The passage is about…", "the provided text does not…").
+_META = re.compile(r"\bpassages?\b|\b(?:provided|given)\s+(?:texts?|context|information|articles?)\b", re.IGNORECASE)
 _REFUSAL_KEY = " ".join(REFUSAL.lower().split()[:5])  # "the indexed articles do not"
 
 
@@ -60,7 +62,7 @@ class LLMConfig:
 
 @dataclass(frozen=True)
 class Sentence:
-    """One sentence of a draft, as checked."""
+    """One sentence of a draft, as checked (`support` is None for a sentence about the passages themselves)."""
 
     text: str  # without markers
     cited: tuple[int, ...]  # the valid numbers the model gave it
@@ -240,6 +242,10 @@ class LLMAnswerer:
         A kept sentence passes the support check against exactly the passages it keeps citing.
         """
         sentences = [s for s in sentences if not is_refusal(s) and claim_text(s)]
+        about = [s for s in sentences if _META.search(claim_text(s))]
+        for sentence in about:
+            log.info("removed (about the passages, not the news): %r", claim_text(sentence)[:120])
+        sentences = [s for s in sentences if s not in about]
         cited = [tuple(n for n in markers(s) if n in numbered) for s in sentences]
         # What to check against: the model's citations; for an uncited sentence, each passage alone.
         options = [[c] if c else [(n,) for n in numbered] for c in cited]
@@ -264,7 +270,7 @@ class LLMAnswerer:
                 list(out[-1].kept),
                 out[-1].text[:120],
             )
-        return out
+        return out + [Sentence(claim_text(s), (), (), None) for s in about]  # removed, but counted
 
     def _score(
         self, sentences: Sequence[str], options: Sequence[Sequence[tuple[int, ...]]], numbered: dict[int, Passage]

@@ -228,6 +228,13 @@ def test_true_sentence_citing_the_wrong_passage_is_removed(seeded: Any, oman: li
     assert answer.text == f"Dedov said that {OMAN}. [1]"
 
 
+def test_sentence_about_the_passages_is_removed(seeded: Any, oman: list[Passage], prompts: Any) -> None:
+    n = number_of(oman, OMAN)
+    draft = f"The passage is about Oman and Iran [{n}]. Dedov said that {OMAN} [{n}]."
+    answer = answerer(scripted(draft), seeded, prompts).answer(Q, oman)
+    assert answer.text == f"Dedov said that {OMAN}. [1]"
+
+
 def test_uncited_supported_sentence_gets_its_passage(seeded: Any, oman: list[Passage], prompts: Any) -> None:
     model = scripted(f"Dedov said that {OMAN}.")
     answer = answerer(model, seeded, prompts).answer(Q, oman)

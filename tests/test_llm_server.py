@@ -50,9 +50,12 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama-cpp-python's server on a free loopback port; yields its /v1 URL."""
     import importlib.util
+
+    if "llm" not in str(request.config.getoption("markexpr") or ""):
+        pytest.skip("starts a model server: run with pytest -m llm")
 
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama_cpp is absent: CMAKE_ARGS='-DGGML_NATIVE=OFF' pip install 'llama-cpp-python[server]'")
