@@ -17,6 +17,7 @@ from rag.terms import terms
 from rag.types import Article, ArticleInfo, Chunk
 
 log = logging.getLogger(__name__)
+_MAX_COUNTS = 50_000  # cached document frequencies before the cache starts afresh
 
 _SCHEMA = """
 PRAGMA journal_mode=WAL;
@@ -45,6 +46,8 @@ class LexicalIndex:
             raise IndexUnavailable(f"cannot open the index at {path} ({exc}) — check NEWSBOT_DATA_DIR") from None
         self.weights = weights
         self._lock = threading.RLock()
+        self._counts: dict[str, int] = {}  # document frequencies of one index version, "" → chunk count
+        self._counts_version = -1
 
     # --- registry -------------------------------------------------------------------------
     def article_hash(self, doc_id: str) -> str | None:
@@ -122,19 +125,60 @@ class LexicalIndex:
         )
 
     # --- reads ----------------------------------------------------------------------------
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """The `k` best chunk ids for `query` by BM25, with scores (higher is better)."""
+    def search(self, query: str, k: int, sources: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """The `k` best chunk ids for `query` by BM25, with scores (higher is better).
+
+        With `sources`, only chunks of articles from those sources compete.
+        """
         words = list(dict.fromkeys(terms(query)))
-        if not words:
+        if not words or (sources is not None and not sources):
             return []
         match = " OR ".join('"' + w.replace('"', "") + '"' for w in words)
         w = self.weights
+        where, args = "", [match]
+        if sources is not None:
+            where = f" AND c.doc_id IN (SELECT doc_id FROM articles WHERE source IN ({','.join('?' * len(sources))}))"
+            args += list(sources)
         rows = self._all(
             f"SELECT c.chunk_id, -bm25(chunks_fts, {w[0]}, {w[1]}, {w[2]}) AS score FROM chunks_fts "
-            "JOIN chunks c ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH ? ORDER BY score DESC LIMIT ?",
-            (match, k),
+            f"JOIN chunks c ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH ?{where} ORDER BY score DESC LIMIT ?",
+            (*args, k),
         )
         return [(cid, float(score)) for cid, score in rows]
+
+    def search_articles(self, query: str, k: int, sources: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """The `k` best doc ids for `query` by BM25 over whole articles (title and text), with scores.
+
+        The article-level index is an in-memory table, rebuilt when the index version changes.
+        """
+        words = list(dict.fromkeys(terms(query)))
+        if not words or (sources is not None and not sources):
+            return []
+        match = " OR ".join('"' + w.replace('"', "") + '"' for w in words)
+        where, args = "", [match]
+        if sources is not None:
+            where = f" AND source IN ({','.join('?' * len(sources))})"
+            args += list(sources)
+        with self._lock:
+            self._ensure_article_fts()
+            rows = self.db.execute(
+                f"SELECT doc_id, -bm25(articles_fts, 0, 0, 1.0, 1.0) AS score FROM temp.articles_fts "
+                f"WHERE articles_fts MATCH ?{where} ORDER BY score DESC LIMIT ?",
+                (*args, k),
+            ).fetchall()
+        return [(doc_id, float(score)) for doc_id, score in rows]
+
+    def _ensure_article_fts(self) -> None:
+        version = self.version()
+        if getattr(self, "_article_fts_version", None) == version:
+            return
+        self.db.execute("DROP TABLE IF EXISTS temp.articles_fts")
+        self.db.execute(
+            "CREATE VIRTUAL TABLE temp.articles_fts USING fts5(doc_id UNINDEXED, source UNINDEXED, title, text, "
+            "tokenize='porter unicode61 remove_diacritics 2')"
+        )
+        self.db.execute("INSERT INTO temp.articles_fts SELECT doc_id, source, title, text FROM main.articles")
+        self._article_fts_version = version
 
     def chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
         """Indexed chunks by id; ids not (or no longer) indexed are absent."""
@@ -154,19 +198,33 @@ class LexicalIndex:
         return out
 
     def document_frequency(self, words: Sequence[str]) -> tuple[dict[str, int], int]:
-        """How many chunks hold each word (after stemming by FTS5), and the number of chunks."""
-        total_row = self._one("SELECT count(*) FROM chunks", ())
-        total = int(total_row[0]) if total_row else 0
-        df = {}
-        for word in set(words):
-            row = self._one("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'text:"{word}"',))
-            df[word] = int(row[0]) if row else 0
+        """How many chunks hold each word (after stemming by FTS5), and the number of chunks.
+
+        Counts are kept per index version: a common word's count walks its whole posting list
+        (milliseconds at 100k chunks), and questions repeat their words.
+        """
+        with self._lock:
+            counts = self._counts_now()
+            for word in set(words) - counts.keys():
+                row = self._one("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'text:"{word}"',))
+                counts[word] = int(row[0]) if row else 0
+            df = {w: counts[w] for w in set(words)}
+            total = counts[""]
         return df, total
 
     def chunk_count(self) -> int:
         """Number of chunks indexed."""
-        row = self._one("SELECT count(*) FROM chunks", ())
-        return int(row[0]) if row else 0
+        with self._lock:
+            return self._counts_now()[""]
+
+    def _counts_now(self) -> dict[str, int]:
+        """Counts of the current index version ("" → chunks): started afresh when the version moved."""
+        version = self.version()
+        if self._counts_version != version or len(self._counts) > _MAX_COUNTS:
+            row = self._one("SELECT count(*) FROM chunks", ())
+            self._counts = {"": int(row[0]) if row else 0}
+            self._counts_version = version
+        return self._counts
 
     def close(self) -> None:
         """Close the database."""

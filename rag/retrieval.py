@@ -1,29 +1,44 @@
-"""Hybrid retrieval: dense (Chroma) and lexical (BM25) rankings fused by reciprocal rank."""
+"""Hybrid retrieval: dense (Chroma) and lexical (BM25) rankings fused by reciprocal rank, at two levels.
+
+Chunks are fused into one passage ranking; articles are ranked too (a question is usually about a
+few articles, and news questions name them by outlet and date), so the passages come grouped:
+the best passages of the best article first, then of the next article, and so on. The outlets a
+question names get their own lexical ranking and a boost; so do articles published on a date it names.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from langchain_core.embeddings import Embeddings
 
+from rag.filters import Constraints, clauses, constraints, named_sources
 from rag.lexical import LexicalIndex
 from rag.store import ChromaStore
-from rag.types import Passage
+from rag.types import Chunk, Passage
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    """How many candidates each side gives, and how the ranks are fused."""
+    """How many candidates each side gives, and how the ranks are fused (weights measured in docs/quality.md)."""
 
-    dense_candidates: int = 40
-    lexical_candidates: int = 40
+    dense_candidates: int = 100
+    lexical_candidates: int = 100
+    source_candidates: int = 30  # lexical candidates of each named outlet, and of each clause
+    article_candidates: int = 50  # articles ranked by BM25 over their whole text
     rrf_k: int = 60
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
+    source_weight: float = 1.0  # each named outlet's own lexical ranking
+    clause_weight: float = 1.0  # each clause's own lexical ranking, for questions of several clauses
+    article_weight: float = 1.0  # the whole-article BM25 ranking (overall, and per named outlet)
+    date_boost: float = 0.01  # added to the score of an article published on a named date (±1 day)
+    chunks_per_doc: int = 2  # passages of an article placed before the next article's
 
 
 def reciprocal_rank_fusion(
@@ -37,8 +52,34 @@ def reciprocal_rank_fusion(
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+def doc_ranking(chunk_ids: Sequence[str], doc_of: dict[str, str]) -> list[str]:
+    """Distinct doc ids in the order their first chunk appears."""
+    return list(dict.fromkeys(doc_of[c] for c in chunk_ids if c in doc_of))
+
+
+def grouped(passages: Sequence[Passage], doc_order: Sequence[str], per_doc: int) -> list[Passage]:
+    """Passages regrouped: the first `per_doc` of each article in article order, then the rest as they were."""
+    by_doc: dict[str, list[Passage]] = {}
+    for p in passages:
+        by_doc.setdefault(p.chunk.doc_id, []).append(p)
+    head = [p for d in doc_order for p in by_doc.get(d, [])[:per_doc]]
+    taken = {p.chunk.chunk_id for p in head}
+    return head + [p for p in passages if p.chunk.chunk_id not in taken]
+
+
+def published_on(chunk: Chunk, dates: Sequence[date]) -> bool:
+    """True when the chunk's article was published within a day of one of `dates`."""
+    if not chunk.published or not dates:
+        return False
+    try:
+        day = date.fromisoformat(chunk.published[:10])
+    except ValueError:
+        return False
+    return any(abs((day - d).days) <= 1 for d in dates)
+
+
 class HybridRetriever:
-    """Dense + BM25 candidates → fused, hydrated passages (stale dense hits dropped)."""
+    """Dense + BM25 candidates → fused, hydrated passages grouped by article (stale dense hits dropped)."""
 
     def __init__(
         self, embedder: Embeddings, store: ChromaStore, lexical: LexicalIndex, config: RetrievalConfig | None = None
@@ -47,16 +88,37 @@ class HybridRetriever:
         self.store = store
         self.lexical = lexical
         self.config = config or RetrievalConfig()
+        self._sources: tuple[int, tuple[str, ...]] = (-1, ())
+
+    def sources(self) -> tuple[str, ...]:
+        """The sources of the indexed articles ("" for an article without one), cached per index version."""
+        version = self.lexical.version()
+        if self._sources[0] != version:
+            self._sources = (version, tuple(sorted({a.source for a in self.lexical.articles()})))
+        return self._sources[1]
+
+    def constraints(self, query: str) -> Constraints:
+        """The indexed outlets and the dates the query names, and outlets it names that the index lacks."""
+        return constraints(query, self.sources())
 
     def retrieve(self, query: str, query_vector: Sequence[float] | None = None) -> list[Passage]:
-        """Every candidate passage for `query`, best first."""
+        """Every candidate passage for `query`, best article first."""
         cfg = self.config
+        wanted = self.constraints(query)
         vector = query_vector if query_vector is not None else self.embedder.embed_query(query)
         dense = self.store.search(vector, cfg.dense_candidates)
         lexical = self.lexical.search(query, cfg.lexical_candidates)
-        fused = reciprocal_rank_fusion(
-            [[cid for cid, _ in dense], [cid for cid, _ in lexical]], [cfg.dense_weight, cfg.lexical_weight], cfg.rrf_k
-        )
+        rankings = [[cid for cid, _ in dense], [cid for cid, _ in lexical]]
+        weights = [cfg.dense_weight, cfg.lexical_weight]
+        for source in wanted.sources:  # each named outlet's own best chunks
+            rankings.append([cid for cid, _ in self.lexical.search(query, cfg.source_candidates, [source])])
+            weights.append(cfg.source_weight)
+        parts = clauses(query)
+        for part in parts if len(parts) > 1 else []:  # each clause of a long question, within the outlets it names
+            named = list(named_sources(part, wanted.sources)) or None
+            rankings.append([cid for cid, _ in self.lexical.search(part, cfg.source_candidates, named)])
+            weights.append(cfg.clause_weight)
+        fused = reciprocal_rank_fusion(rankings, weights, cfg.rrf_k)
         chunks = self.lexical.chunks([cid for cid, _ in fused])
         dense_sim = dict(dense)
         dense_rank = {cid: r for r, (cid, _) in enumerate(dense, start=1)}
@@ -66,5 +128,23 @@ class HybridRetriever:
             for cid, score in fused
             if cid in chunks  # a dense hit the registry does not know is a half-written ingest: skip it
         ]
-        log.debug("retrieved %d passages for %r", len(passages), query)
-        return passages
+        doc_of = {cid: c.doc_id for cid, c in chunks.items()}
+        doc_rankings = [doc_ranking(r, doc_of) for r in rankings]
+        doc_weights = list(weights)
+        for sources in [None, *([s] for s in wanted.sources)]:  # BM25 over whole articles, overall and per outlet
+            doc_rankings.append([d for d, _ in self.lexical.search_articles(query, cfg.article_candidates, sources)])
+            doc_weights.append(cfg.article_weight)
+        order = self._rank_docs(doc_rankings, doc_weights, chunks, wanted)
+        log.debug("retrieved %d passages from %d articles for %r (%s)", len(passages), len(order), query, wanted)
+        return grouped(passages, order, cfg.chunks_per_doc)
+
+    def _rank_docs(
+        self, rankings: list[list[str]], weights: list[float], chunks: dict[str, Chunk], wanted: Constraints
+    ) -> list[str]:
+        """Articles by their fused ranks, those published on a date the question names lifted a little."""
+        scores = dict(reciprocal_rank_fusion(rankings, weights, self.config.rrf_k))
+        if wanted.dates:
+            dated = {c.doc_id for c in chunks.values() if published_on(c, wanted.dates)}
+            for doc in dated & scores.keys():
+                scores[doc] += self.config.date_boost
+        return sorted(scores, key=lambda d: (-scores[d], d))

@@ -1,0 +1,179 @@
+"""What a question says about where and when its answer was published: outlets and dates.
+
+News questions name their outlets and dates ("…reported by TechCrunch on October 7, 2023…").
+The outlets a question names are matched against the sources the index holds, so retrieval can
+favour their articles; an outlet it presents as a source ("a Bloomberg article", "according to
+Reuters") that no indexed article comes from makes the question unanswerable from this index.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from rag.terms import MONTHS, STOPWORDS
+
+_CUE = r"(?:articles?|reports?|pieces?|stor(?:y|ies)|coverage|columns?|op-eds?|editorials?|analys[ie]s)"
+_NAME = r"[A-Z][\w.&’'-]*(?:\s+(?:(?:of|and|for|&|\||-)\s+)?[A-Z][\w.&’'-]*)*"
+_OUTLET_CUES = (
+    # "an article from The Verge", "a piece by CNET", "another in YourStory"
+    re.compile(rf"\b(?:{_CUE}|another(?:\s+one)?)\s+(?:from|by|in)\s+(?:the\s+)?(?P<x>(?:The\s+)?{_NAME})"),
+    # "a Bloomberg article", "the TechCrunch report", "The New York Times' piece"
+    re.compile(
+        rf"(?:^|\b(?:a|an|the|two|both|one|each|its|their)\s+)(?P<x>(?:The\s+)?{_NAME})(?:’s|'s|’|')?\s+{_CUE}\b"
+    ),
+    # "according to Reuters", "as reported by both CBSSports.com and Sporting News"
+    re.compile(
+        r"\b(?:according\s+to|reported\s+(?:by|in)|published\s+(?:by|in)|as\s+per|covered\s+by|highlighted\s+by|"
+        rf"mentioned\s+by|discussed\s+by|noted\s+by)\s+(?:both\s+)?(?:the\s+)?(?P<x>(?:The\s+)?{_NAME}"
+        rf"(?:(?:\s*,\s*|\s+and\s+|\s*,\s*and\s+)(?:The\s+)?{_NAME})*)"
+    ),
+)
+_QUOTES = re.compile(r"(?<!\w)['‘“\"]|['’”\"](?!\w)")
+_CONNECTORS = frozenset("the of and for & | - a an both".split())
+_MONTH_NUMBER = {
+    m: i
+    for i, names in enumerate(
+        (
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ),
+        start=1,
+    )
+    for m in names
+}
+_DATES = (
+    re.compile(r"\b(?P<month>[A-Za-z]{3,9})\.?\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<year>(?:19|20)\d\d)\b"),
+    re.compile(r"\b(?P<day>\d{1,2})(?:st|nd|rd|th)?\s+(?P<month>[A-Za-z]{3,9})\.?,?\s+(?P<year>(?:19|20)\d\d)\b"),
+    re.compile(r"\b(?P<year>(?:19|20)\d\d)-(?P<month>\d\d)-(?P<day>\d\d)\b"),
+)
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Outlets and dates a question names."""
+
+    sources: tuple[str, ...] = ()  # indexed sources the question names, in the index's spelling
+    unknown_outlets: tuple[str, ...] = ()  # outlets it presents as sources that no indexed article comes from
+    dates: tuple[date, ...] = ()
+
+
+def source_aliases(source: str) -> set[str]:
+    """Lower-cased names a question may use for a source: "BBC News - Technology" → itself, "bbc news", "bbc"."""
+    low = source.lower().strip()
+    aliases = {low}
+    for sep in (" - ", " | ", ": "):
+        if sep in low:
+            aliases.add(low.split(sep)[0].strip())
+    first = source.split()[0] if source.split() else ""
+    if len(first) > 1 and first.isupper():
+        aliases.add(first.lower())  # an acronym: "BBC", "FOX"
+    return {a for a in aliases if a}
+
+
+def _alias_pattern(alias: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![\w.])" + re.escape(alias) + r"(?![\w])", re.IGNORECASE)
+
+
+def named_sources(question: str, sources: Iterable[str]) -> tuple[str, ...]:
+    """The indexed sources whose name (or short name) the question contains, in order of first mention."""
+    text = _QUOTES.sub(" ", question)
+    found: dict[str, int] = {}
+    for source in sources:
+        if not source.strip():
+            continue
+        positions = [m.start() for a in source_aliases(source) for m in _alias_pattern(a).finditer(text)]
+        if positions and _mentions_as_name(text, source, positions):
+            found[source] = min(positions)
+    return tuple(sorted(found, key=lambda s: (found[s], s)))
+
+
+def _mentions_as_name(text: str, source: str, positions: list[int]) -> bool:
+    """A one-word source that is also an English word ("Fortune", "Wired") counts only when capitalised."""
+    if len(source.split()) > 1 or not source[:1].isupper():
+        return True
+    return any(text[p : p + 1].isupper() for p in positions)
+
+
+def outlet_mentions(question: str) -> list[str]:
+    """Phrases the question presents as the outlets its facts come from ("a Bloomberg article" → "Bloomberg")."""
+    text = _QUOTES.sub(" ", question)
+    found: list[str] = []
+    for pattern in _OUTLET_CUES:
+        for m in pattern.finditer(text):
+            found.append(re.sub(r"\s+", " ", m["x"]).strip())
+    return list(dict.fromkeys(found))
+
+
+def unknown_outlets(question: str, sources: Iterable[str]) -> tuple[str, ...]:
+    """Outlets the question presents as sources that match no indexed source (names left after known ones go)."""
+    aliases = sorted({a for s in sources for a in source_aliases(s)}, key=len, reverse=True)
+    unknown = []
+    for mention in outlet_mentions(question):
+        rest = mention
+        for alias in aliases:
+            rest = _alias_pattern(alias).sub(" ", rest)
+        words = [w for w in re.split(r"[\s,]+", rest) if w and w.lower() not in _CONNECTORS]
+        if any(w[:1].isupper() and w.lower() not in MONTHS and w.lower() not in STOPWORDS for w in words):
+            unknown.append(" ".join(words))
+    return tuple(dict.fromkeys(unknown))
+
+
+def named_dates(question: str) -> tuple[date, ...]:
+    """Calendar dates the question names: "October 7, 2023", "7 Oct 2023", "2023-10-07"."""
+    found: list[date] = []
+    for pattern in _DATES:
+        for m in pattern.finditer(question):
+            month = m["month"]
+            number = int(month) if month.isdigit() else _MONTH_NUMBER.get(month.lower())
+            if not number:
+                continue
+            try:
+                found.append(date(int(m["year"]), number, int(m["day"])))
+            except ValueError:
+                continue
+    return tuple(dict.fromkeys(found))
+
+
+def constraints(question: str, sources: Iterable[str]) -> Constraints:
+    """The outlets and dates of a question, against the sources the index holds."""
+    known = [s for s in sources if s.strip()]
+    return Constraints(named_sources(question, known), unknown_outlets(question, known), named_dates(question))
+
+
+_CLAUSE_BREAK = re.compile(
+    r"\s*[;,]\s*|\s+(?:while|whereas|but|yet|compared\s+(?:to|with)|as\s+well\s+as|and\s+also|and\s+then|"
+    r"and\s+(?=the\s|a\s|an\s|is\s|was\s|has\s|had\s|are\s|were\s|will\s|who\s)|or\s+(?=does\s|do\s|did\s|is\s|was\s))\s+",
+    re.IGNORECASE,
+)
+MIN_CLAUSE_TERMS = 3
+
+
+def clauses(question: str, min_terms: int = MIN_CLAUSE_TERMS) -> list[str]:
+    """The parts of a long question that each ask about one thing, each with at least `min_terms` content words.
+
+    "Does the Verge article say X, while the TechCrunch article says Y?" → ["Does the Verge article say X",
+    "the TechCrunch article says Y?"]. A short question is one clause; a too-short part joins the one before.
+    """
+    from rag.terms import terms
+
+    parts = [p.strip() for p in _CLAUSE_BREAK.split(question) if p and p.strip()]
+    out: list[str] = []
+    for part in parts:
+        if out and (len(terms(part)) < min_terms or len(terms(out[-1])) < min_terms):
+            out[-1] = f"{out[-1]}, {part}"
+        else:
+            out.append(part)
+    return out or [question]
