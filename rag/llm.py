@@ -26,7 +26,7 @@ from rag.answer import REFUSAL
 from rag.citations import markers, number_passages, renumber
 from rag.conversation import resolve_followup
 from rag.sentences import sentence_spans
-from rag.support import Support, SupportChecker, claim_text
+from rag.support import Support, SupportChecker, claim_text, content_stems
 from rag.terms import stems
 from rag.types import Answer, Passage
 
@@ -37,7 +37,11 @@ _MARKER_GROUP = re.compile(r"[\[【]\s*(?:passages?\s*)?(\d+(?:\s*(?:,|;|-|–|a
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+\])+")
 _TAG = re.compile(r"<(/?\s*passages?\b)", re.IGNORECASE)
 # Sentences about the prompt rather than the news ("The passage is about…", "the provided text does not…").
-_META = re.compile(r"\bpassages?\b|\b(?:provided|given)\s+(?:texts?|context|information|articles?)\b", re.IGNORECASE)
+_META = re.compile(
+    r"\bpassages?\b|\b(?:provided|given)\s+(?:texts?|context|information|articles?)\b"
+    r"|\bthe\s+answer\s+(?:is|to\s+(?:the|your|this)\s+question)\b",
+    re.IGNORECASE,
+)
 _REFUSAL_KEY = " ".join(REFUSAL.lower().split()[:5])  # "the indexed articles do not"
 
 
@@ -180,7 +184,7 @@ class LLMAnswerer:
         if sentences and all(is_refusal(s) for s in sentences):
             log.info("chat model found no answer in %d passages; refusing", len(numbered))
             return Answer(question=question, text=REFUSAL, refused=True, passages=tuple(passages))
-        checked = self.check(sentences, numbered)
+        checked = self.check(sentences, numbered, question)
         kept = [s for s in checked if s.kept]
         if not kept or len(kept) < self.config.min_kept_share * len(checked):
             log.warning(
@@ -203,14 +207,16 @@ class LLMAnswerer:
         if on_partial is None:
             text = reply_text(self.model.invoke(messages))
         else:
-            text = self._stream(messages, numbered, on_partial)
+            text = self._stream(messages, numbered, question, on_partial)
         draft = normalise_markers(text)
         log.info("chat model drafted %d characters in %.1f s", len(draft), time.perf_counter() - started)
         if not draft:
             raise ModelFailed("empty reply")
         return draft
 
-    def _stream(self, messages: list[BaseMessage], numbered: dict[int, Passage], on_partial: OnPartial) -> str:
+    def _stream(
+        self, messages: list[BaseMessage], numbered: dict[int, Passage], question: str, on_partial: OnPartial
+    ) -> str:
         """The streamed reply; each sentence that completes and survives the check is passed on at once.
 
         The time limit counts the wait for the model, not the checking in between.
@@ -229,22 +235,24 @@ class LLMAnswerer:
             sentences = split_sentences(normalise_markers(text))
             complete = len(sentences) - 1  # the last may still grow, or gain its markers
             if complete > done:
-                fresh = [s for s in self.check(sentences[done:complete], numbered) if s.kept]
+                fresh = [s for s in self.check(sentences[done:complete], numbered, question) if s.kept]
                 done = complete
                 if fresh:
                     kept.extend(fresh)
                     on_partial(renumber(render(kept), numbered)[0])
         return text
 
-    def check(self, sentences: Sequence[str], numbered: dict[int, Passage]) -> list[Sentence]:
+    def check(self, sentences: Sequence[str], numbered: dict[int, Passage], question: str = "") -> list[Sentence]:
         """Each sentence with the citation numbers it keeps (none: removed). Refusal sentences are left out.
 
-        A kept sentence passes the support check against exactly the passages it keeps citing.
+        A kept sentence passes the support check against exactly the passages it keeps citing. Sentences
+        about the passages themselves, and sentences that only repeat the question, are removed unchecked.
         """
         sentences = [s for s in sentences if not is_refusal(s) and claim_text(s)]
-        about = [s for s in sentences if _META.search(claim_text(s))]
+        asked = stems(question)
+        about = [s for s in sentences if _META.search(claim_text(s)) or not (content_stems(claim_text(s)) - asked)]
         for sentence in about:
-            log.info("removed (about the passages, not the news): %r", claim_text(sentence)[:120])
+            log.info("removed (about the passages, or the question repeated): %r", claim_text(sentence)[:120])
         sentences = [s for s in sentences if s not in about]
         cited = [tuple(n for n in markers(s) if n in numbered) for s in sentences]
         # What to check against: the model's citations; for an uncited sentence, each passage alone.

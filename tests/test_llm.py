@@ -228,9 +228,19 @@ def test_true_sentence_citing_the_wrong_passage_is_removed(seeded: Any, oman: li
     assert answer.text == f"Dedov said that {OMAN}. [1]"
 
 
-def test_sentence_about_the_passages_is_removed(seeded: Any, oman: list[Passage], prompts: Any) -> None:
+@pytest.mark.parametrize(
+    "filler",
+    [
+        "The passage is about Oman and Iran",  # about the prompt, not the news
+        "The answer to the question is as follows",  # preamble
+        "As for Oman, Dedov said so",  # only the question's own words (and supported by the passage)
+    ],
+)
+def test_sentences_that_say_nothing_new_are_removed(
+    filler: str, seeded: Any, oman: list[Passage], prompts: Any
+) -> None:
     n = number_of(oman, OMAN)
-    draft = f"The passage is about Oman and Iran [{n}]. Dedov said that {OMAN} [{n}]."
+    draft = f"{filler} [{n}]. Dedov said that {OMAN} [{n}]."
     answer = answerer(scripted(draft), seeded, prompts).answer(Q, oman)
     assert answer.text == f"Dedov said that {OMAN}. [1]"
 
