@@ -96,10 +96,11 @@ class ChromaStore:
 
     def search(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
         """The `k` nearest chunk ids with cosine similarity, best first."""
-        n = self.count()
-        if n == 0:
-            return []
-        result = self.collection.query(
-            query_embeddings=[list(map(float, vector))], n_results=min(k, n), include=["distances"]
+        # No count() first: Chroma ≥ 1.5 returns what it holds when that is fewer than k (even none),
+        # and the count was a second round trip costing as much as the query itself.
+        result = self.collection.query(query_embeddings=[list(map(float, vector))], n_results=k, include=["distances"])
+        ids, distances = (
+            result["ids"][0] if result["ids"] else [],
+            result["distances"][0] if result["distances"] else [],
         )
-        return [(cid, 1.0 - float(d)) for cid, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+        return [(cid, 1.0 - float(d)) for cid, d in zip(ids, distances, strict=True)]
