@@ -1,0 +1,72 @@
+"""Which encode batch size is fastest here? `python -m benchmarks.batch_sweep [--texts 256] [--threads N]`.
+
+Encodes the same chunk texts (title + chunk, the first articles of the MultiHop-RAG corpus, or the
+seed article) with newsbot's torch engine at each batch size, in alternating order, and prints
+chunks per wall second and per CPU second (the latter is steadier on a shared machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from benchmarks.corpora import MULTIHOP, SEEDS
+from benchmarks.measure import median
+
+
+def texts(limit: int) -> list[str]:
+    """Up to `limit` chunk texts, as newsbot embeds them."""
+    from rag.chunking import chunk_article
+    from rag.documents import iter_sources
+    from rag.pipeline import embedding_text
+
+    source = MULTIHOP if MULTIHOP.is_file() else SEEDS
+    out: list[str] = []
+    for article in iter_sources([str(source)]):
+        if isinstance(article, Exception):
+            continue
+        out += [embedding_text(c, True) for c in chunk_article(article)]
+        if len(out) >= limit:
+            break
+    return out[:limit]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print chunks/s for each batch size."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.batch_sweep", description=__doc__)
+    p.add_argument("--texts", type=int, default=256)
+    p.add_argument("--sizes", default="8,16,32,64,128")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
+    args = p.parse_args(argv)
+    import torch
+
+    from rag.embeddings import SentenceTransformerEmbeddings
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    items = texts(args.texts)
+    embedder = SentenceTransformerEmbeddings()
+    engine = embedder.engine
+    engine.numpy_max_tokens = 0  # type: ignore[union-attr]  # always the batch (torch) engine
+    embedder.encode(items[:32])
+    sizes = [int(s) for s in args.sizes.split(",")]
+    wall: dict[int, list[float]] = {s: [] for s in sizes}
+    cpu: dict[int, list[float]] = {s: [] for s in sizes}
+    for r in range(args.rounds):
+        for size in sizes if r % 2 == 0 else list(reversed(sizes)):
+            engine.batch_size = size
+            c0, w0 = time.process_time(), time.perf_counter()
+            embedder.encode(items)
+            wall[size].append(len(items) / (time.perf_counter() - w0))
+            cpu[size].append(len(items) / (time.process_time() - c0))
+    print(f"{len(items)} texts, torch threads {torch.get_num_threads()}, {args.rounds} rounds (medians)")
+    print("batch  chunks/s (wall)  chunks/s (per CPU second)")
+    for size in sizes:
+        print(f"{size:>5}  {median(wall[size]):>15.1f}  {median(cpu[size]):>25.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
