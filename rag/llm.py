@@ -341,6 +341,8 @@ class LLMCondenser:
         except Exception as exc:  # any provider error: the rule-based resolver still works
             log.warning("chat model could not condense (%s: %s); resolving by rule", type(exc).__name__, exc)
             return self.fallback(question, history)
+        if standalone.casefold() == question.casefold():  # "already standalone": the rules may still see a pronoun
+            return self.fallback(question, history)
         problem = condensing_problem(question, history, standalone, self.max_chars)
         if problem:
             log.warning("chat model condensed %r to %r (%s); resolving by rule", question, standalone, problem)

@@ -390,6 +390,11 @@ def test_condenser_keeps_the_users_language(prompts: Any) -> None:
     assert condense("Wann war er in Islamabad?", HISTORY) == "Wann war Alexey Yurievich Dedov in Islamabad?"
 
 
+def test_condenser_question_returned_unchanged_is_still_resolved_by_rule(prompts: Any) -> None:
+    condense = LLMCondenser(scripted("When did he serve in Islamabad?"), prompts.condense)
+    assert condense("When did he serve in Islamabad?", HISTORY) == "When did Alexey Yurievich Dedov serve in Islamabad?"
+
+
 def test_condenser_makes_no_call_without_history(prompts: Any) -> None:
     recorder = Recorder()
     condense = LLMCondenser(scripted("unused", recorder=recorder), prompts.condense)
