@@ -17,9 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.citations import number_passages, renumber
+from rag.filters import clauses, is_compound, named_sources, topic_words
 from rag.sentences import sentence_spans
 from rag.terms import bare, has_date, is_name, names, numbers, stem, terms, tokens
-from rag.types import Answer, Passage
+from rag.types import Answer, Chunk, Passage
 
 REFUSAL = "The indexed articles do not say: I found nothing in them that answers this question."
 
@@ -98,6 +99,9 @@ class AnswerConfig:
     min_support: float = 0.25  # refuse when the best fitting sentence covers less of the question than this
     unfit_ratio: float = 0.6  # ... or less than this share of what the best sentence lacking the answer covers
     quote_bonus: float = 0.25
+    part_docs: int = 10  # a question of several parts is answered from the passages of this many top articles
+    part_min_support: float = 0.25  # a part is answered only by a passage covering this much of it
+    part_min_terms: int = 3  # ... and only a part with this many words of its own (outlets and framing aside)
     own_weight: float = 0.75  # support = own · coverage by the sentence + (1 − own) · by its passage and title
 
 
@@ -233,6 +237,17 @@ def _weights(focus: str, idf: IdfFn | None, sentences: Sequence[_Sentence]) -> d
     return weights
 
 
+def _pool_weights(text: str, pool: Sequence[frozenset[str]]) -> dict[str, float]:
+    """Stemmed terms of `text` weighted by their rarity among the candidate passages."""
+    n = len(pool)
+    stems = {stem(w) for w in terms(_ASKING.sub(" ", text))}
+    return {s: math.log(1 + n / (1 + sum(1 for p in pool if s in p))) for s in stems}
+
+
+def _span(chunk: Chunk, span: tuple[int, int]) -> str:
+    return chunk.text[span[0] - chunk.start : span[1] - chunk.start]
+
+
 def _coverage(weights: dict[str, float], stems: frozenset[str]) -> float:
     total = sum(weights.values())
     return sum(w for s, w in weights.items() if s in stems) / total if total else 0.0
@@ -253,6 +268,8 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, passages: Sequence[Passage]) -> Answer:
         """An Answer quoting the best sentences with [n] markers, or the refusal."""
+        if is_compound(question):
+            return self._answer_parts(question, passages)
         top = passages[: self.config.passages]
         scored = self._score(question, top)
         fitting = [s for s in scored if s.fits]
@@ -270,6 +287,36 @@ class ExtractiveAnswerer:
             parts.append(f"{s.text} [{n}]")
             previous_rank = s.rank
         text, citations = renumber(" ".join(parts), numbered)
+        return Answer(question=question, text=text, refused=False, citations=citations, passages=tuple(passages))
+
+    def _answer_parts(self, question: str, passages: Sequence[Passage]) -> Answer:
+        """A question of several parts: for each part (and the whole), the sentence of the passage of the top
+        articles that covers it best, within the outlets the part names; refused when no part is covered."""
+        cfg = self.config
+        docs = list(dict.fromkeys(p.chunk.doc_id for p in passages))[: cfg.part_docs]
+        pool = list({p.chunk.chunk_id: p for p in passages if p.chunk.doc_id in docs}.values())
+        stems = [frozenset(_stems_of(p.chunk.text)) for p in pool]
+        sources = {p.chunk.source for p in pool}
+        picks: dict[tuple[str, int], tuple[int, str]] = {}  # (chunk id, sentence start) → (pool index, text)
+        for part in [*clauses(question), question]:
+            named = set(named_sources(part, sources))
+            allowed = [i for i, p in enumerate(pool) if not named or p.chunk.source in named]
+            weights = _pool_weights(topic_words(part, sources), stems)
+            if not allowed or len(weights) < cfg.part_min_terms:
+                continue
+            best = max(allowed, key=lambda i: (_coverage(weights, stems[i]), -i))
+            if _coverage(weights, stems[best]) < cfg.part_min_support:
+                continue
+            chunk = pool[best].chunk
+            spans = sentence_spans(chunk.text, offset=chunk.start)
+            start, end = max(spans, key=lambda se: _coverage(weights, frozenset(_stems_of(_span(chunk, se)))))
+            picks.setdefault((chunk.chunk_id, start), (best, _span(chunk, (start, end))))
+        if not picks:
+            return Answer(question=question, text=REFUSAL, refused=True, passages=tuple(passages))
+        numbered = number_passages(pool)
+        number_of = {p.chunk.chunk_id: n for n, p in numbered.items()}
+        text = " ".join(f"{sentence} [{number_of[pool[i].chunk.chunk_id]}]" for i, sentence in picks.values())
+        text, citations = renumber(text, numbered)
         return Answer(question=question, text=text, refused=False, citations=citations, passages=tuple(passages))
 
     def _refuses(self, scored: list[_Scored], fitting: list[_Scored]) -> bool:

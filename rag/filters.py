@@ -177,3 +177,26 @@ def clauses(question: str, min_terms: int = MIN_CLAUSE_TERMS) -> list[str]:
         else:
             out.append(part)
     return out or [question]
+
+
+COMPOUND_TERMS = 12
+# Words that frame a news question ("does the article suggest that…") rather than say what it is about.
+FRAMING = frozenset(
+    """suggest suggests suggested suggesting indicate indicates indicated indicating mention mentions mentioned
+    claim claims claimed discuss discusses discussed discussing imply implies implied portray portrays portrayed
+    portrayal depict depicts depicted coverage covered covering piece pieces source sources""".split()
+)
+
+
+def is_compound(question: str) -> bool:
+    """A long question that combines several facts (often from several articles)."""
+    from rag.terms import terms
+
+    return len(terms(question)) >= COMPOUND_TERMS
+
+
+def topic_words(text: str, sources: Iterable[str]) -> str:
+    """The text without the outlets it names and the words that frame a news question."""
+    for alias in sorted({a for s in sources for a in source_aliases(s)}, key=len, reverse=True):
+        text = _alias_pattern(alias).sub(" ", text)
+    return " ".join(w for w in text.split() if w.lower().strip("'\"‘’“”,.?") not in FRAMING)

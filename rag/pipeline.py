@@ -14,6 +14,7 @@ from rag.cache import AnswerCache
 from rag.chunking import ChunkingConfig, chunk_article
 from rag.conversation import Conversation, resolve_followup
 from rag.errors import ArticleUnreadable, BadQuestion
+from rag.filters import unknown_outlets
 from rag.lexical import LexicalIndex
 from rag.retrieval import HybridRetriever
 from rag.store import ChromaStore
@@ -99,6 +100,7 @@ class Pipeline:
         self.ingest_config = ingest_config or IngestConfig()
         self.cache = cache  # repeated questions at the same index version are answered from it
         self.condenser = condenser
+        self._sources: tuple[int, tuple[str, ...]] = (-1, ())  # (index version, sources of its articles)
 
     # --- ingest ---------------------------------------------------------------------------
     def ingest(
@@ -187,6 +189,19 @@ class Pipeline:
         df, total = self.lexical.document_frequency(words)
         return idf_from_counts(df, total)
 
+    def unheld_outlets(self, question: str) -> tuple[str, ...]:
+        """Outlets the question cites as its sources ("a Reuters report") that no indexed article comes from.
+
+        None when some indexed article has no source: it might be from that outlet.
+        """
+        version = self.version()
+        if self._sources[0] != version:
+            self._sources = (version, tuple(sorted({a.source for a in self.articles()})))
+        sources = self._sources[1]
+        if not sources or not all(s.strip() for s in sources):
+            return ()
+        return unknown_outlets(question, sources)
+
     def ask(
         self, question: str, conversation: Conversation | None = None, on_partial: Callable[[str], None] | None = None
     ) -> Answer:
@@ -205,7 +220,9 @@ class Pipeline:
             answer = Answer(question=question, text=REFUSAL, refused=True)
         else:
             passages = self.retriever.retrieve(standalone)
-            if on_partial is not None and getattr(self.answerer, "streams", False):
+            if self.unheld_outlets(standalone):  # it asks what an outlet said that no indexed article comes from
+                answer = Answer(question=question, text=REFUSAL, refused=True, passages=tuple(passages))
+            elif on_partial is not None and getattr(self.answerer, "streams", False):
                 answer = cast(StreamingAnswerer, self.answerer).answer(standalone, passages, on_partial=on_partial)
             else:
                 answer = self.answerer.answer(standalone, passages)

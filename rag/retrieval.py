@@ -15,7 +15,7 @@ from datetime import date
 
 from langchain_core.embeddings import Embeddings
 
-from rag.filters import Constraints, clauses, constraints, named_sources
+from rag.filters import Constraints, clauses, constraints, is_compound, named_sources
 from rag.lexical import LexicalIndex
 from rag.store import ChromaStore
 from rag.types import Chunk, Passage
@@ -39,6 +39,7 @@ class RetrievalConfig:
     article_weight: float = 1.0  # the whole-article BM25 ranking (overall, and per named outlet)
     date_boost: float = 0.01  # added to the score of an article published on a named date (±1 day)
     chunks_per_doc: int = 2  # passages of an article placed before the next article's
+    expand_docs: int = 10  # for a question of several parts: every chunk of this many top articles is a candidate
 
 
 def reciprocal_rank_fusion(
@@ -135,8 +136,17 @@ class HybridRetriever:
             doc_rankings.append([d for d, _ in self.lexical.search_articles(query, cfg.article_candidates, sources)])
             doc_weights.append(cfg.article_weight)
         order = self._rank_docs(doc_rankings, doc_weights, chunks, wanted)
+        if is_compound(query):
+            passages += self._rest_of(order[: cfg.expand_docs], chunks)
         log.debug("retrieved %d passages from %d articles for %r (%s)", len(passages), len(order), query, wanted)
         return grouped(passages, order, cfg.chunks_per_doc)
+
+    def _rest_of(self, docs: Sequence[str], known: dict[str, Chunk]) -> list[Passage]:
+        """The chunks of `docs` retrieval did not rank, as passages scored 0: a question of several parts
+        may find each part's answer anywhere in the articles that answer it as a whole."""
+        ids = [cid for doc in docs for cid in self.lexical.chunk_ids(doc) if cid not in known]
+        rest = self.lexical.chunks(ids)
+        return [Passage(rest[cid], 0.0) for cid in ids if cid in rest]
 
     def _rank_docs(
         self, rankings: list[list[str]], weights: list[float], chunks: dict[str, Chunk], wanted: Constraints
