@@ -15,9 +15,10 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rag.citations import number_passages, renumber
-from rag.filters import clauses, is_compound, named_sources, topic_words
+from rag.filters import clauses, is_compound, named_dates, named_sources, published_on, topic_words
 from rag.sentences import sentence_spans
 from rag.terms import bare, has_date, is_name, names, numbers, stem, terms, tokens
 from rag.types import Answer, Chunk, Passage
@@ -102,6 +103,8 @@ class AnswerConfig:
     part_docs: int = 10  # a question of several parts is answered from the passages of this many top articles
     part_min_support: float = 0.25  # a part is answered only by a passage covering this much of it
     part_min_terms: int = 3  # ... and only a part with this many words of its own (outlets and framing aside)
+    part_sentence: float = 0.5  # weight of a passage's best sentence beside the passage as a whole
+    part_doc_rank: float = 0.01  # taken off per place its article stands below the first
     own_weight: float = 0.75  # support = own · coverage by the sentence + (1 − own) · by its passage and title
 
 
@@ -122,6 +125,30 @@ class _Sentence:
     text: str
     own: frozenset[str]  # stems of the sentence (and of the one before, when it opens with a pronoun)
     context: frozenset[str]  # stems of its passage and article title
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A passage of a top article, with the stems of its text and of each of its sentences."""
+
+    passage: Passage
+    order: int  # place in the retrieved passages
+    doc_rank: int  # place of its article among the top articles
+    stems: frozenset[str]
+    sentences: tuple[tuple[int, int, str, frozenset[str]], ...]  # (start, end, text, stems)
+
+    @classmethod
+    def of(cls, p: Passage, rank: tuple[int, int]) -> _Candidate:
+        chunk = p.chunk
+        spans = sentence_spans(chunk.text, offset=chunk.start)
+        sentences = tuple((s, e, _span(chunk, (s, e)), _sentence_stems(_span(chunk, (s, e)))) for s, e in spans)
+        return cls(p, rank[0], rank[1], frozenset().union(*(s[3] for s in sentences)), sentences)
+
+
+@lru_cache(maxsize=65536)
+def _sentence_stems(text: str) -> frozenset[str]:
+    """Stems of one sentence (cached: the passages of popular articles come back question after question)."""
+    return frozenset(_stems_of(text))
 
 
 @dataclass(frozen=True)
@@ -237,6 +264,18 @@ def _weights(focus: str, idf: IdfFn | None, sentences: Sequence[_Sentence]) -> d
     return weights
 
 
+def _distinct(passages: Sequence[Passage], docs: list[str]) -> list[tuple[tuple[int, int], Passage]]:
+    """((order, article rank), passage) of the distinct passages of the given articles, in order."""
+    rank_of = {d: r for r, d in enumerate(docs)}
+    seen: set[str] = set()
+    out = []
+    for order, p in enumerate(passages):
+        if p.chunk.doc_id in rank_of and p.chunk.chunk_id not in seen:
+            seen.add(p.chunk.chunk_id)
+            out.append(((order, rank_of[p.chunk.doc_id]), p))
+    return out
+
+
 def _pool_weights(text: str, pool: Sequence[frozenset[str]]) -> dict[str, float]:
     """Stemmed terms of `text` weighted by their rarity among the candidate passages."""
     n = len(pool)
@@ -291,33 +330,39 @@ class ExtractiveAnswerer:
 
     def _answer_parts(self, question: str, passages: Sequence[Passage]) -> Answer:
         """A question of several parts: for each part (and the whole), the sentence of the passage of the top
-        articles that covers it best, within the outlets the part names; refused when no part is covered."""
+        articles that covers it best, within the outlets and dates the part names; refused when no part is covered."""
         cfg = self.config
         docs = list(dict.fromkeys(p.chunk.doc_id for p in passages))[: cfg.part_docs]
-        pool = list({p.chunk.chunk_id: p for p in passages if p.chunk.doc_id in docs}.values())
-        stems = [frozenset(_stems_of(p.chunk.text)) for p in pool]
-        sources = {p.chunk.source for p in pool}
-        picks: dict[tuple[str, int], tuple[int, str]] = {}  # (chunk id, sentence start) → (pool index, text)
+        pool = [_Candidate.of(p, rank) for rank, p in _distinct(passages, docs)]
+        sources = {c.passage.chunk.source for c in pool}
+        chunk_stems = [c.stems for c in pool]
+        picks: dict[tuple[str, int], tuple[_Candidate, str]] = {}  # (chunk id, sentence start) → quote
         for part in [*clauses(question), question]:
             named = set(named_sources(part, sources))
-            allowed = [i for i, p in enumerate(pool) if not named or p.chunk.source in named]
-            weights = _pool_weights(topic_words(part, sources), stems)
+            allowed = [c for c in pool if not named or c.passage.chunk.source in named]
+            dates = named_dates(part)
+            allowed = [c for c in allowed if published_on(c.passage.chunk, dates)] or allowed
+            weights = _pool_weights(topic_words(part, sources), chunk_stems)
             if not allowed or len(weights) < cfg.part_min_terms:
                 continue
-            best = max(allowed, key=lambda i: (_coverage(weights, stems[i]), -i))
-            if _coverage(weights, stems[best]) < cfg.part_min_support:
+            best = max(allowed, key=lambda c: (self._part_fit(c, weights), -c.order))
+            if _coverage(weights, best.stems) < cfg.part_min_support:
                 continue
-            chunk = pool[best].chunk
-            spans = sentence_spans(chunk.text, offset=chunk.start)
-            start, end = max(spans, key=lambda se: _coverage(weights, frozenset(_stems_of(_span(chunk, se)))))
-            picks.setdefault((chunk.chunk_id, start), (best, _span(chunk, (start, end))))
+            start, _, text, _ = max(best.sentences, key=lambda s: _coverage(weights, s[3]))
+            picks.setdefault((best.passage.chunk.chunk_id, start), (best, text))
         if not picks:
             return Answer(question=question, text=REFUSAL, refused=True, passages=tuple(passages))
-        numbered = number_passages(pool)
+        numbered = number_passages([c.passage for c in pool])
         number_of = {p.chunk.chunk_id: n for n, p in numbered.items()}
-        text = " ".join(f"{sentence} [{number_of[pool[i].chunk.chunk_id]}]" for i, sentence in picks.values())
+        text = " ".join(f"{quote} [{number_of[c.passage.chunk.chunk_id]}]" for c, quote in picks.values())
         text, citations = renumber(text, numbered)
         return Answer(question=question, text=text, refused=False, citations=citations, passages=tuple(passages))
+
+    def _part_fit(self, c: _Candidate, weights: dict[str, float]) -> float:
+        """How well a passage answers one part: its coverage and its best sentence's, less its article's rank."""
+        best_sentence = max((_coverage(weights, s[3]) for s in c.sentences), default=0.0)
+        cfg = self.config
+        return _coverage(weights, c.stems) + cfg.part_sentence * best_sentence - cfg.part_doc_rank * c.doc_rank
 
     def _refuses(self, scored: list[_Scored], fitting: list[_Scored]) -> bool:
         """Refuse when no fitting sentence covers enough of the question, or when the sentences that

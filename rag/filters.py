@@ -9,11 +9,12 @@ Reuters") that no indexed article comes from makes the question unanswerable fro
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from rag.terms import MONTHS, STOPWORDS
+from rag.types import Chunk
 
 _CUE = r"(?:articles?|reports?|pieces?|stor(?:y|ies)|coverage|columns?|op-eds?|editorials?|analys[ie]s)"
 _NAME = r"[A-Z][\w.&’'-]*(?:\s+(?:(?:of|and|for|&|\||-)\s+)?[A-Z][\w.&’'-]*)*"
@@ -200,3 +201,14 @@ def topic_words(text: str, sources: Iterable[str]) -> str:
     for alias in sorted({a for s in sources for a in source_aliases(s)}, key=len, reverse=True):
         text = _alias_pattern(alias).sub(" ", text)
     return " ".join(w for w in text.split() if w.lower().strip("'\"‘’“”,.?") not in FRAMING)
+
+
+def published_on(chunk: Chunk, dates: Sequence[date]) -> bool:
+    """True when the chunk's article was published within a day of one of `dates`."""
+    if not chunk.published or not dates:
+        return False
+    try:
+        day = date.fromisoformat(chunk.published[:10])
+    except ValueError:
+        return False
+    return any(abs((day - d).days) <= 1 for d in dates)

@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 
 from langchain_core.embeddings import Embeddings
 
-from rag.filters import Constraints, clauses, constraints, is_compound, named_sources
+from rag.filters import Constraints, clauses, constraints, is_compound, named_sources, published_on
 from rag.lexical import LexicalIndex
 from rag.store import ChromaStore
 from rag.types import Chunk, Passage
@@ -66,17 +65,6 @@ def grouped(passages: Sequence[Passage], doc_order: Sequence[str], per_doc: int)
     head = [p for d in doc_order for p in by_doc.get(d, [])[:per_doc]]
     taken = {p.chunk.chunk_id for p in head}
     return head + [p for p in passages if p.chunk.chunk_id not in taken]
-
-
-def published_on(chunk: Chunk, dates: Sequence[date]) -> bool:
-    """True when the chunk's article was published within a day of one of `dates`."""
-    if not chunk.published or not dates:
-        return False
-    try:
-        day = date.fromisoformat(chunk.published[:10])
-    except ValueError:
-        return False
-    return any(abs((day - d).days) <= 1 for d in dates)
 
 
 class HybridRetriever:
