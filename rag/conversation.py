@@ -114,7 +114,10 @@ def resolve_followup(question: str, history: list[str]) -> str:
     elliptic = _resolve_ellipsis(question, history[-1])
     if elliptic:
         return elliptic
-    topic = next((t for t in (topic_of(h) for h in reversed(history)) if t), None)
+    personal = re.search(r"\b(?:he|she|him|his|her|hers)\b", question, re.IGNORECASE) is not None
+    topics = [t for t in (topic_of(h) for h in reversed(history)) if t]
+    # "he" and "she" stand for someone named: skip topics with no capitalised word ("the treaty in force")
+    topic = next((t for t in topics if not personal or any(w[:1].isupper() for w in t.split())), None)
     if not topic or topic.lower() in question.lower():
         return question
     m = _ANAPHOR.search(question)

@@ -126,7 +126,11 @@ def unknown_outlets(question: str, sources: Iterable[str]) -> tuple[str, ...]:
         rest = mention
         for alias in aliases:
             rest = _alias_pattern(alias).sub(" ", rest)
-        words = [w for w in re.split(r"[\s,]+", rest) if w and w.lower() not in _CONNECTORS]
+        words = [w for w in re.split(r"[\s,]+", rest) if w]
+        while words and words[0].lower() in _CONNECTORS:
+            words.pop(0)
+        while words and words[-1].lower() in _CONNECTORS:
+            words.pop()
         if any(w[:1].isupper() and w.lower() not in MONTHS and w.lower() not in STOPWORDS for w in words):
             unknown.append(" ".join(words))
     return tuple(dict.fromkeys(unknown))
@@ -155,8 +159,9 @@ def constraints(question: str, sources: Iterable[str]) -> Constraints:
 
 
 _CLAUSE_BREAK = re.compile(
-    r"\s*[;,]\s*|\s+(?:while|whereas|but|yet|compared\s+(?:to|with)|as\s+well\s+as|and\s+also|and\s+then|"
-    r"and\s+(?=the\s|a\s|an\s|is\s|was\s|has\s|had\s|are\s|were\s|will\s|who\s)|or\s+(?=does\s|do\s|did\s|is\s|was\s))\s+",
+    r"\s*,?\s+(?:while|whereas|but|yet|compared\s+(?:to|with)|as\s+well\s+as|and\s+also|and\s+then|"
+    r"and\s+(?=the\s|a\s|an\s|is\s|was\s|has\s|had\s|are\s|were\s|will\s|who\s)|or\s+(?=does\s|do\s|did\s|is\s|was\s))\s+"
+    r"|\s*[;,]\s*",
     re.IGNORECASE,
 )
 MIN_CLAUSE_TERMS = 3
