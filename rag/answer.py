@@ -264,6 +264,18 @@ def _weights(focus: str, idf: IdfFn | None, sentences: Sequence[_Sentence]) -> d
     return weights
 
 
+def _ranked_only(passages: Sequence[Passage]) -> tuple[Passage, ...]:
+    """The passages retrieval scored, and the first of each article: the unscored rest of an article
+    (read for a question of several parts) need not travel with the answer."""
+    firsts: set[str] = set()
+    out = []
+    for p in passages:
+        if p.score > 0 or p.chunk.doc_id not in firsts:
+            out.append(p)
+        firsts.add(p.chunk.doc_id)
+    return tuple(out)
+
+
 def _distinct(passages: Sequence[Passage], docs: list[str]) -> list[tuple[tuple[int, int], Passage]]:
     """((order, article rank), passage) of the distinct passages of the given articles, in order."""
     rank_of = {d: r for r, d in enumerate(docs)}
@@ -350,13 +362,14 @@ class ExtractiveAnswerer:
                 continue
             start, _, text, _ = max(best.sentences, key=lambda s: _coverage(weights, s[3]))
             picks.setdefault((best.passage.chunk.chunk_id, start), (best, text))
+        ranked = _ranked_only(passages)
         if not picks:
-            return Answer(question=question, text=REFUSAL, refused=True, passages=tuple(passages))
+            return Answer(question=question, text=REFUSAL, refused=True, passages=ranked)
         numbered = number_passages([c.passage for c in pool])
         number_of = {p.chunk.chunk_id: n for n, p in numbered.items()}
         text = " ".join(f"{quote} [{number_of[c.passage.chunk.chunk_id]}]" for c, quote in picks.values())
         text, citations = renumber(text, numbered)
-        return Answer(question=question, text=text, refused=False, citations=citations, passages=tuple(passages))
+        return Answer(question=question, text=text, refused=False, citations=citations, passages=ranked)
 
     def _part_fit(self, c: _Candidate, weights: dict[str, float]) -> float:
         """How well a passage answers one part: its coverage and its best sentence's, less its article's rank."""
