@@ -9,7 +9,7 @@ SOURCES := $(wildcard rag bot tests benchmarks)
 
 .PHONY: install run test lint format typecheck pytest eval bench emulator clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, pinned: pip takes the CPU wheel on this disk; anything else pulls a CUDA build.
