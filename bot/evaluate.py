@@ -40,6 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of `newsbot eval`."""
     p.add_argument("--questions", required=True, metavar="FILE.jsonl", help="questions with gold evidence")
     p.add_argument("--corpus", metavar="FILE_OR_DIR", help="ingest this first (unchanged articles are skipped)")
+    p.add_argument("--data-dir", default=argparse.SUPPRESS, help="index directory (as before the command)")
     p.add_argument("--k", type=int, default=10, help="doc recall@k cut-off (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object (summaries and per-question scores)")
     p.add_argument("--no-baseline", action="store_true", help="skip the dense baseline")

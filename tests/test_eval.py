@@ -181,14 +181,21 @@ def test_eval_rejects_a_missing_question_file(tmp_path: Path, capsys: pytest.Cap
 
 # --- the harness end to end: the real model, a real Chroma in a tmp dir, the real CLI ----------------------------
 # Thresholds sit just under what this set measures (docs/quality.md); a drop below them fails the suite.
-OURS_MIN = {"evidence_recall": 0.9, "citation_precision": 0.9, "unanswerable_refused": 1.0, "doc_recall": 1.0}
+OURS_MIN = {
+    "evidence_recall": 0.9,
+    "citation_precision": 0.9,
+    "unanswerable_refused": 1.0,
+    "doc_recall": 1.0,
+    "followups_resolved": 0.75,
+}
 OURS_MAX = {"answerable_refused": 0.1}
 
 
-def run_eval(data: Path, *extra: str) -> tuple[int, str, str]:
+def run_eval(data: Path, *extra: str, data_dir_last: bool = False) -> tuple[int, str, str]:
     """`newsbot --data-dir DATA eval --questions QUESTIONS --corpus seeds ...` → (code, out, err)."""
     out, err = io.StringIO(), io.StringIO()
-    argv = ["--data-dir", str(data), "eval", "--questions", str(QUESTIONS), "--corpus", str(ROOT / "seeds"), *extra]
+    argv = ["eval", "--questions", str(QUESTIONS), "--corpus", str(ROOT / "seeds"), *extra]
+    argv = [*argv, "--data-dir", str(data)] if data_dir_last else ["--data-dir", str(data), *argv]
     with redirect_stdout(out), redirect_stderr(err):
         code = main(argv)
     return code, out.getvalue(), err.getvalue()
@@ -237,7 +244,7 @@ def test_eval_reports_the_baseline_beside_ours(eval_data: tuple[Path, dict, str]
 @pytest.mark.slow
 def test_second_run_skips_the_unchanged_corpus_and_prints_the_table(eval_data: tuple[Path, dict, str]) -> None:
     data, _, _ = eval_data
-    code, out, err = run_eval(data, "--no-baseline")
+    code, out, err = run_eval(data, "--no-baseline", data_dir_last=True)  # --data-dir after the command works too
     assert code == 0
     assert err.startswith("corpus: 0 added, 1 unchanged, 0 replaced, 0 failed; 0 chunks in ")
     lines = out.splitlines()
