@@ -2,8 +2,9 @@
 
 News questions name their outlets and dates ("…reported by TechCrunch on October 7, 2023…").
 The outlets a question names are matched against the sources the index holds, so retrieval can
-favour their articles; an outlet it presents as a source ("a Bloomberg article", "according to
-Reuters") that no indexed article comes from makes the question unanswerable from this index.
+favour their articles; an outlet it presents as the source of its facts ("a Bloomberg article", "a piece
+by CNET", "reported by Reuters") that no indexed article comes from makes the question unanswerable
+from this index.
 """
 
 from __future__ import annotations
@@ -13,25 +14,37 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from rag.terms import MONTHS, STOPWORDS
+from rag.terms import MONTHS, STOPWORDS, WEEKDAYS
 from rag.types import Chunk
 
-_CUE = r"(?:articles?|reports?|pieces?|stor(?:y|ies)|coverage|columns?|op-eds?|editorials?|analys[ie]s)"
+# Words that present a source as the press ("a Bloomberg article"). A "report" may be anyone's (the UN's, the
+# Pentagon's): it names an outlet only beside a press mention ("a Bloomberg article and a Reuters report").
+_PRESS = r"(?:articles?|pieces?|stor(?:y|ies)|coverage|columns?|op-eds?|editorials?)"
+_REPORT = r"(?:reports?|analys[ie]s)"
 _NAME = r"[A-Z][\w.&’'-]*(?:\s+(?:(?:of|and|for|&|\||-)\s+)?[A-Z][\w.&’'-]*)*"
-_OUTLET_CUES = (
-    # "an article from The Verge", "a piece by CNET", "another in YourStory"
-    re.compile(rf"\b(?:{_CUE}|another(?:\s+one)?)\s+(?:from|by|in)\s+(?:the\s+)?(?P<x>(?:The\s+)?{_NAME})"),
-    # "a Bloomberg article", "the TechCrunch report", "The New York Times' piece"
+
+
+def _cues(cue: str) -> tuple[re.Pattern[str], ...]:
+    return (
+        # "an article from The Verge", "a piece by CNET", "another in YourStory"
+        re.compile(rf"\b(?:{cue}|another(?:\s+one)?)\s+(?:from|by|in)\s+(?:the\s+)?(?P<x>(?:The\s+)?{_NAME})"),
+        # "a Bloomberg article", "the TechCrunch report", "The New York Times' piece"
+        re.compile(
+            rf"(?:^|\b(?:a|an|the|two|both|one|each|its|their)\s+)(?P<x>(?:The\s+)?{_NAME})(?:’s|'s|’|')?\s+{cue}\b"
+        ),
+    )
+
+
+_PRESS_CUES = (
+    *_cues(_PRESS),
+    # "as reported by both CBSSports.com and Sporting News" (not "according to X": X is as often a person)
     re.compile(
-        rf"(?:^|\b(?:a|an|the|two|both|one|each|its|their)\s+)(?P<x>(?:The\s+)?{_NAME})(?:’s|'s|’|')?\s+{_CUE}\b"
-    ),
-    # "according to Reuters", "as reported by both CBSSports.com and Sporting News"
-    re.compile(
-        r"\b(?:according\s+to|reported\s+(?:by|in)|published\s+(?:by|in)|as\s+per|covered\s+by|highlighted\s+by|"
-        rf"mentioned\s+by|discussed\s+by|noted\s+by)\s+(?:both\s+)?(?:the\s+)?(?P<x>(?:The\s+)?{_NAME}"
+        r"\b(?:reported\s+(?:by|in)|published\s+(?:by|in)|covered\s+by)\s+(?:both\s+)?(?:the\s+)?"
+        rf"(?P<x>(?:The\s+)?{_NAME}"
         rf"(?:(?:\s*,\s*|\s+and\s+|\s*,\s*and\s+)(?:The\s+)?{_NAME})*)"
     ),
 )
+_REPORT_CUES = _cues(_REPORT)
 _QUOTES = re.compile(r"(?<!\w)['‘“\"]|['’”\"](?!\w)")
 _CONNECTORS = frozenset("the of and for & | - a an both".split())
 _MONTH_NUMBER = {
@@ -75,6 +88,8 @@ def source_aliases(source: str) -> set[str]:
     """Lower-cased names a question may use for a source: "BBC News - Technology" → itself, "bbc news", "bbc"."""
     low = source.lower().strip()
     aliases = {low}
+    if low.startswith("the ") and len(low.split()) > 2:
+        aliases.add(low.removeprefix("the "))  # "a New York Times article"; not "age" for The Age
     for sep in (" - ", " | ", ": "):
         if sep in low:
             aliases.add(low.split(sep)[0].strip())
@@ -95,27 +110,29 @@ def named_sources(question: str, sources: Iterable[str]) -> tuple[str, ...]:
     for source in sources:
         if not source.strip():
             continue
-        positions = [m.start() for a in source_aliases(source) for m in _alias_pattern(a).finditer(text)]
-        if positions and _mentions_as_name(text, source, positions):
+        matches = [m for a in source_aliases(source) for m in _alias_pattern(a).finditer(text)]
+        positions = [m.start() for m in matches if _as_name(source, m.group())]
+        if positions:
             found[source] = min(positions)
     return tuple(sorted(found, key=lambda s: (found[s], s)))
 
 
-def _mentions_as_name(text: str, source: str, positions: list[int]) -> bool:
-    """A one-word source that is also an English word ("Fortune", "Wired") counts only when capitalised."""
-    if len(source.split()) > 1 or not source[:1].isupper():
+def _as_name(source: str, mention: str) -> bool:
+    """A source named by one word that is also an English word ("Fortune", "Wired", "The Age") counts only
+    when that word is capitalised: "made a fortune" and "at the age of 30" name no outlet."""
+    words = source.split()
+    core = words[1:] if len(words) == 2 and words[0].lower() == "the" else words
+    if len(core) > 1 or not source[:1].isupper():
         return True
-    return any(text[p : p + 1].isupper() for p in positions)
+    return mention.split()[-1][:1].isupper()
 
 
 def outlet_mentions(question: str) -> list[str]:
     """Phrases the question presents as the outlets its facts come from ("a Bloomberg article" → "Bloomberg")."""
     text = _QUOTES.sub(" ", question)
-    found: list[str] = []
-    for pattern in _OUTLET_CUES:
-        for m in pattern.finditer(text):
-            found.append(re.sub(r"\s+", " ", m["x"]).strip())
-    return list(dict.fromkeys(found))
+    press = [m["x"] for pattern in _PRESS_CUES for m in pattern.finditer(text)]
+    reports = [m["x"] for pattern in _REPORT_CUES for m in pattern.finditer(text)] if press else []
+    return list(dict.fromkeys(re.sub(r"\s+", " ", x).strip() for x in press + reports))
 
 
 def unknown_outlets(question: str, sources: Iterable[str]) -> tuple[str, ...]:
@@ -131,7 +148,7 @@ def unknown_outlets(question: str, sources: Iterable[str]) -> tuple[str, ...]:
             words.pop(0)
         while words and words[-1].lower() in _CONNECTORS:
             words.pop()
-        if any(w[:1].isupper() and w.lower() not in MONTHS and w.lower() not in STOPWORDS for w in words):
+        if any(w[:1].isupper() and w.lower() not in MONTHS | WEEKDAYS | STOPWORDS for w in words):
             unknown.append(" ".join(words))
     return tuple(dict.fromkeys(unknown))
 

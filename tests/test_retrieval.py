@@ -25,7 +25,16 @@ from rag.retrieval import doc_ranking, grouped, reciprocal_rank_fusion
 from rag.types import Article, Chunk, Passage
 from tests.conftest import FakeEmbedder, make_pipeline
 
-SOURCES = ["TechCrunch", "The Verge", "BBC News - Technology", "Cnbc | World Business News Leader", "Fortune", ""]
+SOURCES = [
+    "TechCrunch",
+    "The Verge",
+    "BBC News - Technology",
+    "Cnbc | World Business News Leader",
+    "Fortune",
+    "The New York Times",
+    "The Age",
+    "",
+]
 
 
 def test_reciprocal_rank_fusion() -> None:
@@ -51,7 +60,12 @@ def test_doc_ranking_and_grouping() -> None:
         ("TechCrunch", {"techcrunch"}),
         ("BBC News - Technology", {"bbc news - technology", "bbc news", "bbc"}),
         ("Cnbc | World Business News Leader", {"cnbc | world business news leader", "cnbc"}),
-        ("The Independent - Life and Style", {"the independent - life and style", "the independent"}),
+        (
+            "The Independent - Life and Style",
+            {"the independent - life and style", "independent - life and style", "the independent"},
+        ),
+        ("The New York Times", {"the new york times", "new york times"}),  # "a New York Times article"
+        ("The Age", {"the age"}),  # never plain "age"
     ],
 )
 def test_source_aliases(source: str, aliases: set[str]) -> None:
@@ -72,6 +86,12 @@ def test_source_aliases(source: str, aliases: set[str]) -> None:
         ("Does the Times of India article agree?", (), ("Times of India",)),
         ("Did the FTX trial start in October?", (), ()),  # no outlet cue
         ("What did Dedov say about Oman?", (), ()),
+        ("Did a New York Times article say so?", ("The New York Times",), ()),
+        ("At the age of 30, who ran FTX?", (), ()),
+        ("What did the report by the United Nations find?", (), ()),  # a report alone may be anyone's
+        ("What did a Pentagon report say about the strike?", (), ()),
+        ("According to Sam Altman, who runs OpenAI?", (), ()),  # "according to" names people as often
+        ("What did the story from Monday say?", (), ()),
     ],
 )
 def test_named_and_unknown_outlets(question: str, named: tuple[str, ...], unknown: tuple[str, ...]) -> None:
@@ -99,7 +119,7 @@ def test_named_dates(question: str, dates: tuple[date, ...]) -> None:
 
 
 def test_constraints() -> None:
-    got = constraints("Did The Verge, on October 28, 2023, contradict a Reuters report?", SOURCES)
+    got = constraints("Did The Verge's article of October 28, 2023, contradict a Reuters report?", SOURCES)
     assert (got.sources, got.unknown_outlets, got.dates) == (("The Verge",), ("Reuters",), (date(2023, 10, 28),))
 
 
@@ -170,13 +190,14 @@ def test_every_retrieved_article_is_listed_once_best_first(news_pipeline) -> Non
 
 
 def test_a_question_about_an_outlet_the_index_lacks_is_refused(news_pipeline) -> None:
-    answer = news_pipeline.ask("What did a Reuters report say about the harbour after the storm?")
+    answer = news_pipeline.ask("What did a Reuters article say about the harbour after the storm?")
     assert (answer.text, answer.refused, answer.citations) == (REFUSAL, True, ())
     assert answer.retrieved_doc_ids  # retrieval still ranked the articles
-    assert news_pipeline.unheld_outlets("What did a Reuters report say about the harbour?") == ("Reuters",)
-    assert news_pipeline.ask("What did a Beta Times report say about the harbour after the storm?").refused is False
+    assert news_pipeline.unheld_outlets("What did a Reuters article say about the harbour?") == ("Reuters",)
+    assert news_pipeline.ask("What did a Beta Times article say about the harbour after the storm?").refused is False
+    assert news_pipeline.unheld_outlets("What did the council report say about the harbour?") == ()
 
 
 def test_outlets_are_not_judged_when_some_article_has_no_source(news_pipeline) -> None:
     news_pipeline.ingest([Article(doc_id="plain", title="Harbour", text="The harbour reopened on Monday.")])
-    assert news_pipeline.unheld_outlets("What did a Reuters report say about the harbour?") == ()
+    assert news_pipeline.unheld_outlets("What did a Reuters article say about the harbour?") == ()
