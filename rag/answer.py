@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rag.citations import number_passages, renumber
-from rag.filters import clauses, is_compound, named_dates, named_sources, published_on, topic_words
+from rag.filters import FRAMING, clauses, is_compound, named_dates, named_sources, published_on, topic_words
 from rag.sentences import sentence_spans
 from rag.terms import bare, has_date, is_name, names, numbers, stem, terms, tokens
 from rag.types import Answer, Chunk, Passage
@@ -66,6 +66,11 @@ _EXPECT = (
         ),
     ),
     ("person", re.compile(rf"^(?:and\s+)?who\s+(?!{_AUX}\b)", re.IGNORECASE)),
+)
+_WHO_IS_THE = re.compile(
+    r"^(?:and\s+)?who\s+(?:is|was|are|were)\s+(?:the|a|an)\s+(?P<np>[\w’'-]+(?:\s+[\w’'-]+){0,3}?)"
+    r"(?=\s+(?:of|to|in|at|for|from|on|with|who|that)\b|\s*[?,.]|\s*$)",
+    re.IGNORECASE,
 )
 _NAME_OF = re.compile(
     r"\bname\s+of\s+(?:the\s+|a\s+|an\s+)?(?P<np>[^?,;]+?)"
@@ -169,6 +174,9 @@ def parse_speaker(question: str) -> tuple[str, str] | None:
 
 def expectation(question: str) -> Expectation:
     """What kind of thing the question asks for, read from its question words."""
+    role = _WHO_IS_THE.search(question)
+    if role:  # "Who is the Russian foreign minister?": a person, named beside "minister"
+        return Expectation("person", (stem(bare(role["np"].split()[-1])),))
     for kind, pattern in _EXPECT:
         m = pattern.search(question)
         if m:
@@ -205,6 +213,8 @@ def _next_to_noun(text: str, nouns: tuple[str, ...], known: set[str]) -> bool | 
 
     def identifies(j: int) -> bool:
         tok = toks[j]
+        if bare(tok) != tok.lower():  # a possessive says whose, not which: "Iran’s minister"
+            return False
         return (tok[0].isupper() and j > 0) or bool(numbers(tok))
 
     for i in at:
@@ -235,10 +245,11 @@ def fits(text: str, expect: Expectation, known: set[str]) -> bool:
     if kind == "date":
         return has_date(text)
     if kind in ("number", "duration"):
-        found = [n for n in numbers(text, years=expect.time_count) if bare(n) not in known]
+        found = [n for n in numbers(text, years=expect.time_count, ordinals=False) if bare(n) not in known]
         return bool(found) or (kind == "duration" and has_date(text))
     if kind == "person":
-        return bool(names(text, known))
+        beside = _next_to_noun(text, expect.nouns, known) if expect.nouns else None
+        return beside if beside is not None else bool(names(text, known))
     if kind == "place":
         return _located(text, known)
     beside = _next_to_noun(text, expect.nouns, known)
@@ -250,7 +261,7 @@ def fits(text: str, expect: Expectation, known: set[str]) -> bool:
 
 def _weights(focus: str, idf: IdfFn | None, sentences: Sequence[_Sentence]) -> dict[str, float]:
     """Stemmed focus terms weighted by IDF in the index times their rarity among the candidate sentences."""
-    words = list(dict.fromkeys(terms(_ASKING.sub(" ", focus))))
+    words = [w for w in dict.fromkeys(terms(_ASKING.sub(" ", focus))) if w not in FRAMING]
     known = idf(words) if idf else {}
     weights: dict[str, float] = {}
     for w in words:

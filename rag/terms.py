@@ -120,8 +120,9 @@ def is_name(token: str, known: Collection[str] = ()) -> bool:
     return not (word in STOPWORDS or word in MONTHS or word in WEEKDAYS or any(same_name(word, k) for k in known))
 
 
-def numbers(text: str, *, years: bool = True) -> list[str]:
-    """Numbers of `text`: digits (not a day of a month, nor a year unless `years`), number words, ordinals."""
+def numbers(text: str, *, years: bool = True, ordinals: bool = True) -> list[str]:
+    """Numbers of `text`: digits (not a day of a month, nor a year unless `years`), number words, and
+    ordinals unless not `ordinals` ("the first ceremony" counts nothing)."""
     toks = tokens(text)
     out = []
     for i, tok in enumerate(toks):
@@ -131,7 +132,7 @@ def numbers(text: str, *, years: bool = True) -> list[str]:
             if after_month or (is_year(tok) and not years):
                 continue
             out.append(tok)
-        elif low in _NUMBER_WORDS or low in _ORDINALS:
+        elif low in _NUMBER_WORDS or (ordinals and low in _ORDINALS):
             out.append(tok)
     return out
 

@@ -97,6 +97,7 @@ def test_a_sentence_opening_with_a_pronoun_is_read_with_the_one_before() -> None
         ("Which Russian city will host the days?", Expectation("place")),
         ("Who signed the treaty?", Expectation("person")),
         ("Who is Alexey Dedov?", Expectation()),  # asks for a description, not a name
+        ("Who is the Russian foreign minister?", Expectation("person", ("minister",))),  # a name beside the role
         ("Which news agency did he talk to?", Expectation("name", ("agency",))),
         ("In which sectors do they cooperate?", Expectation("list", ("sector",))),
         ("What is the name of Oman's special representative?", Expectation("name", ("representativ",))),
@@ -123,6 +124,9 @@ def test_expectation(question: str, expected: Expectation) -> None:
         ("When did the E3 announce it?", "A day later, the E3 announced it.", True),  # a relative date
         ("How many people attended?", "A delegation attended in 2024.", False),  # a year is no head count
         ("How many years passed?", "It was signed in 2015 and left in 2018.", True),
+        ("How many films take part?", "Moscow hosts the first ceremony with films taking part.", False),  # ordinal
+        ("Who is the foreign minister?", "Iran’s Minister of Culture, Seyed Salehi, attended.", False),  # whose
+        ("Who is the Russian ambassador?", "Russian Ambassador Alexey Dedov spoke.", True),
     ],
 )
 def test_fits(question: str, sentence: str, expected: bool) -> None:
