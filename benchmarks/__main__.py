@@ -31,12 +31,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md", help="the report to write")
     p.add_argument("--json", type=Path, help="also write the raw measurements here")
     p.add_argument("--fake-model", action="store_true", help="a hash embedder instead of the model (tests only)")
+    p.add_argument("--from-json", type=Path, help="measure nothing: rewrite the report from a --json file")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; write the report."""
     args = parser().parse_args(argv)
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text(encoding="utf-8"))
+        args.out.write_text(render(saved["results"], saved["header"]), encoding="utf-8")
+        progress(f"rewrote {args.out} from {args.from_json}")
+        return 0
     started, header_machine = time.time(), machine.describe()
     opts = Options(
         cache_dir=args.cache_dir,

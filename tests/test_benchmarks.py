@@ -103,6 +103,7 @@ def test_report_of_a_fake_run(tmp_path: Path) -> None:
     headings = re.findall(r"^## .*$", report, flags=re.MULTILINE)
     assert headings == [
         "## Machine",
+        "## Targets",
         "## the seed article (10 chunks indexed)",
         "## 40 chunks (synthesised) (40 chunks indexed)",
         "## How it is measured",
@@ -131,3 +132,5 @@ def test_report_of_a_fake_run(tmp_path: Path) -> None:
     assert "ingest" not in synthetic
     assert all(v > 0 for v in seed["ingest"]["runs"]["newsbot"] + seed["latency"]["newsbot"]["answer"]["p95"])
     assert re.search(r"- p95 [\d.]+ ms \(target ≤ 60 ms\) [✅❌]", report)
+    marks = [line[2] for line in report.splitlines() if line.startswith(("- ✅", "- ❌"))]
+    assert len(marks) == 5  # seed: ingest, floor, plain; synthetic: p95, plain (no cold start measured)
