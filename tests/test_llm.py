@@ -368,6 +368,31 @@ def test_pipeline_passes_on_partial_to_a_streaming_answerer(seeded: Any, prompts
     assert answer.text.startswith(f"Dedov said that {OMAN}. [1]")
 
 
+def test_an_answer_given_after_a_model_failure_is_not_cached(seeded: Any, prompts: Any) -> None:
+    """The extractive stand-in for a failed or timed-out model is not kept: asked again, the model is asked again."""
+    from rag.cache import AnswerCache
+
+    passages = seeded.retriever.retrieve(Q)
+    n = number_of(passages, OMAN)
+    previous = (seeded.answerer, seeded.cache)
+    failed, replied = Recorder(), Recorder()
+    try:
+        seeded.cache = AnswerCache(8)
+        seeded.answerer = answerer(failing(TimeoutError("read timed out"), recorder=failed), seeded, prompts)
+        fallbacks = [seeded.ask(Q), seeded.ask(Q)]
+        after_failures = (seeded.cache.hits, seeded.cache.misses, len(seeded.cache), len(failed.calls))
+        seeded.answerer = answerer(scripted(f"Dedov said that {OMAN} [{n}].", recorder=replied), seeded, prompts)
+        answers = [seeded.ask(Q), seeded.ask(Q)]
+        after_replies = (seeded.cache.hits, seeded.cache.misses, len(seeded.cache), len(replied.calls))
+    finally:
+        seeded.answerer, seeded.cache = previous
+    extractive = ExtractiveAnswerer(idf=seeded.idf).answer(Q, passages).text
+    assert [a.text for a in fallbacks] == [extractive, extractive]
+    assert after_failures == (0, 2, 0, 2)  # nothing kept, so the model was asked twice
+    assert [a.text for a in answers] == [f"Dedov said that {OMAN}. [1]"] * 2
+    assert after_replies == (1, 3, 1, 1)  # the model's own answer is kept and served again
+
+
 # --- the condenser ---------------------------------------------------------------------------
 
 HISTORY = ["Who is Alexey Yurievich Dedov?"]
