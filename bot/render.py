@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from typing import Any
 
 from rag.types import Answer, Citation
@@ -54,7 +55,7 @@ def sources_text(answer: Answer | None) -> str:
 
 
 def citation_dict(c: Citation) -> dict[str, Any]:
-    """One citation of the JSON interface."""
+    """One citation of the JSON interface (and of the answers the Telegram bot keeps)."""
     return {
         "n": c.n,
         "doc_id": c.doc_id,
@@ -66,6 +67,11 @@ def citation_dict(c: Citation) -> dict[str, Any]:
         "start": c.start,
         "end": c.end,
     }
+
+
+def citation_from_dict(data: Mapping[str, Any]) -> Citation:
+    """The inverse of `citation_dict`: paragraphs, a list in JSON, come back as a tuple."""
+    return Citation(**{**data, "paragraphs": tuple(data["paragraphs"])})
 
 
 def answer_dict(answer: Answer, qid: str | None = None) -> dict[str, Any]:

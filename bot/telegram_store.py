@@ -10,12 +10,12 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bot.render import citation_dict, citation_from_dict
 from rag.conversation import Conversation, Turn
-from rag.types import Answer, Citation
+from rag.types import Answer
 
 _SCHEMA = """
 PRAGMA journal_mode=WAL;
@@ -38,18 +38,17 @@ def answer_to_json(answer: Answer) -> dict[str, Any]:
         "text": answer.text,
         "refused": answer.refused,
         "standalone_question": answer.standalone_question,
-        "citations": [asdict(c) for c in answer.citations],
+        "citations": [citation_dict(c) for c in answer.citations],
     }
 
 
 def answer_from_json(data: dict[str, Any]) -> Answer:
     """The inverse of `answer_to_json`."""
-    citations = tuple(Citation(**{**c, "paragraphs": tuple(c["paragraphs"])}) for c in data["citations"])
     return Answer(
         question=data["question"],
         text=data["text"],
         refused=data["refused"],
-        citations=citations,
+        citations=tuple(citation_from_dict(c) for c in data["citations"]),
         standalone_question=data.get("standalone_question", ""),
     )
 

@@ -1,0 +1,77 @@
+"""The Telegram bot's SQLite store: answers and conversations round-trip, and rows written by older versions load."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from bot.render import citation_dict
+from bot.telegram_store import ChatStore, answer_from_json, answer_to_json
+from rag.conversation import Conversation
+from rag.types import Answer, Citation
+
+QUESTION = "What did Dedov say about Oman?"
+CITATION = Citation(
+    n=1,
+    doc_id="000_4c519add1ad1325c",
+    title="Tehran–Moscow partnership will not yield to foreign pressure: Russian envoy",
+    published="2025-11-01",
+    source="",
+    text="“Oman’s mediation … has been highly active and positive,” Dedov added.",
+    start=5321,
+    end=5394,
+    paragraphs=(11, 12),
+)
+ANSWER = Answer(
+    question=QUESTION,
+    text="“Oman’s mediation … has been highly active and positive,” Dedov added. [1]",
+    refused=False,
+    citations=(CITATION,),
+    standalone_question=QUESTION,
+)
+# An answer as the store wrote it before citations shared `citation_dict` (dataclasses.asdict: other key order).
+OLD_ANSWER_ROW = (
+    '{"question": "What did Dedov say about Oman?", "text": "\\u201cOman\\u2019s mediation \\u2026 has been highly'
+    ' active and positive,\\u201d Dedov added. [1]", "refused": false, "standalone_question": "What did Dedov say'
+    ' about Oman?", "citations": [{"n": 1, "doc_id": "000_4c519add1ad1325c", "title": "Tehran\\u2013Moscow'
+    ' partnership will not yield to foreign pressure: Russian envoy", "published": "2025-11-01", "source": "",'
+    ' "text": "\\u201cOman\\u2019s mediation \\u2026 has been highly active and positive,\\u201d Dedov added.",'
+    ' "start": 5321, "end": 5394, "paragraphs": [11, 12]}]}'
+)
+
+
+def test_answers_round_trip_with_the_json_interfaces_citations(tmp_path: Path) -> None:
+    stored = answer_to_json(ANSWER)
+    assert stored["citations"] == [citation_dict(CITATION)]  # the same shape as `ask --json`
+    assert answer_from_json(json.loads(json.dumps(stored))) == ANSWER
+    store = ChatStore(tmp_path / "telegram.sqlite3")
+    conversation = Conversation()
+    conversation.add("Who is Alexey Yurievich Dedov?", "Who is Alexey Yurievich Dedov?", None)
+    conversation.add(QUESTION, QUESTION, ANSWER)
+    store.save("42", conversation)
+    answer_id = store.add_answer("42", ANSWER)
+    loaded = store.conversation("42")
+    assert [(t.question, t.standalone, t.answer) for t in loaded.turns] == [
+        ("Who is Alexey Yurievich Dedov?", "Who is Alexey Yurievich Dedov?", None),
+        (QUESTION, QUESTION, ANSWER),
+    ]
+    assert store.answer(answer_id) == ANSWER
+    store.close()
+
+
+def test_rows_written_by_the_old_store_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "telegram.sqlite3"
+    ChatStore(path).close()  # the schema
+    old_turns = f'[{{"question": "And Oman?", "standalone": "{QUESTION}", "answer": {OLD_ANSWER_ROW}}}]'
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO answers (key, answer, created) VALUES ('42', ?, 1.0)", (OLD_ANSWER_ROW,))
+        db.execute("INSERT INTO conversations VALUES ('42', ?, 1.0)", (old_turns,))
+    db.close()
+    store = ChatStore(path)
+    assert store.answer(1) == ANSWER
+    assert [(t.question, t.standalone, t.answer) for t in store.conversation("42").turns] == [
+        ("And Oman?", QUESTION, ANSWER)
+    ]
+    assert store.answer(1).citations[0].paragraphs == (11, 12)  # a tuple again, as Citation declares
+    store.close()
