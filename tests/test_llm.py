@@ -30,6 +30,7 @@ from rag.prompts import ANSWER, CONDENSE, PromptSpec, load_prompt, load_prompts
 from rag.support import SupportChecker, specifics, without_instructions
 from rag.types import Chunk, Passage
 from tests.conftest import OMAN_QUOTE, ROOT, make_pipeline
+from tests.servers import free_port
 
 PROMPTS = ROOT / "prompts"
 OMAN = "Oman’s mediation between Iran and the United States has been highly active and positive"
@@ -597,14 +598,10 @@ def test_unreachable_server_gives_the_extractive_answer(
 ) -> None:
     """The real ChatOpenAI against a closed port on 127.0.0.1: the user still gets the extractive answer."""
     pytest.importorskip("langchain_openai", reason="the llm extra is not installed: pip install -e '.[llm]'")
-    import socket
-
     from bot.factory import build_pipeline
     from rag.llm import LLMAnswerer
 
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nothing listens on it
     settings = settings_for(seeded_copy, llm="openai:any", llm_base_url=f"http://127.0.0.1:{port}/v1", llm_timeout=5)
     pipeline = build_pipeline(settings)
     assert isinstance(pipeline.answerer, LLMAnswerer)

@@ -9,10 +9,7 @@ reaches the user passes the citation check, not eloquence.
 from __future__ import annotations
 
 import logging
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ from rag.citations import markers
 from rag.conversation import Conversation
 from rag.llm import split_sentences
 from tests.conftest import OMAN_QUOTE
+from tests.servers import LOOPBACK, free_port, server_process
 
 pytestmark = pytest.mark.llm
 START_TIMEOUT = 180.0  # seconds for the server to load the model (the CPU is shared)
@@ -43,12 +41,6 @@ def gguf_path() -> Path:
     return found[0]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama-cpp-python's server on a free loopback port; yields its /v1 URL."""
@@ -60,36 +52,14 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama_cpp is absent: CMAKE_ARGS='-DGGML_NATIVE=OFF' pip install 'llama-cpp-python[server]'")
     pytest.importorskip("langchain_openai", reason="the llm extra is not installed: pip install -e '.[llm]'")
-    import httpx
-
     model, port = gguf_path(), free_port()
     log_path = tmp_path_factory.mktemp("llama") / "server.log"
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", "smollm2"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "8192", "--n_threads", "2"]
-    with log_path.open("w") as log_file:
-        proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the llama.cpp server exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the llama.cpp server did not answer within {START_TIMEOUT:.0f} s")
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    command += ["--host", LOOPBACK, "--port", str(port), "--n_ctx", "8192", "--n_threads", "2"]
+    with server_process(
+        "llama.cpp server", command, port, "/v1/models", log_path, start_timeout=START_TIMEOUT, poll_every=0.5
+    ) as url:
+        yield f"{url}/v1"
 
 
 @pytest.fixture

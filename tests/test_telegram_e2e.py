@@ -33,8 +33,10 @@ from rag.pipeline import Pipeline
 
 try:
     from tests.emulator import BOT_USERNAME, BotMessage, TelegramEmulator, emulator_fixture
+    from tests.servers import free_port
 except ImportError:  # tests/ itself on sys.path
     from emulator import BOT_USERNAME, BotMessage, TelegramEmulator, emulator_fixture  # type: ignore[no-redef]  # noqa: F401
+    from servers import free_port  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -264,9 +266,7 @@ async def test_bad_inputs_get_short_clear_replies_and_leave_the_index_alone(
 ) -> None:
     emu = telegram_emulator
     before = (pipeline.version(), pipeline.articles())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}/article.html"  # nobody listens there
+    dead = f"http://127.0.0.1:{free_port()}/article.html"  # nobody listens there
     chat = ADMIN  # the admin's private chat, so the ingest paths are reached too
     replies: list[str] = []
 
@@ -343,12 +343,6 @@ async def test_fifty_users_at_once_are_all_answered(
 
 
 # --- webhook mode ------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.asyncio
 async def test_webhook_mode_checks_the_secret_token(
     telegram_emulator: TelegramEmulator, pipeline: Pipeline, tmp_path: Path

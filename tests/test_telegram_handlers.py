@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import socket
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from bot.telegram_handlers import ADMINS_ONLY, COMMANDS, HELP, WENT_WRONG, addre
 from bot.telegram_store import conversation_key
 
 try:
+    from tests.servers import free_port
     from tests.telegram_fakes import (
         BASE,
         BOT_ID,
@@ -36,6 +36,7 @@ try:
         RecordingRequest,
     )
 except ImportError:  # tests/ itself on sys.path
+    from servers import free_port  # type: ignore[no-redef]
     from telegram_fakes import (  # type: ignore[no-redef]
         BASE,
         BOT_ID,
@@ -151,12 +152,6 @@ async def bot(tmp_path: Path) -> AsyncIterator[Harness]:
         assert harness.request.methods() == ["getMe"]
         yield harness
     deps_of(harness.app).service.store.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- wiring -------------------------------------------------------------------------------
