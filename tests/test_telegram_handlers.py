@@ -55,6 +55,7 @@ SOURCE_LIST = (
 )
 OMAN_HTML = "“Oman’s mediation … has been highly active and positive,” Dedov added. <b>[1]</b>\n\n" + SOURCE_LIST
 REFUSAL_HTML = "I could not find this in the articles."
+BOT_SENDER = {"id": BOT_ID, "is_bot": True, "first_name": "Newsbot"}
 
 
 def button(answer_id: int) -> dict[str, Any]:
@@ -94,6 +95,18 @@ class Harness:
         )
         self._ids = itertools.count(1)
 
+    async def __aenter__(self) -> Harness:
+        """The application initialised (it calls getMe)."""
+        await self.app.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        """The application shut down and the chat store closed."""
+        try:
+            await self.app.__aexit__(*exc)
+        finally:
+            deps_of(self.app).service.store.close()
+
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
 
@@ -126,7 +139,7 @@ class Harness:
                 "message_id": message_id,
                 "date": 1,
                 "chat": {"id": chat_id, "type": "private"},
-                "from": {"id": BOT_ID, "is_bot": True, "first_name": "Newsbot"},
+                "from": BOT_SENDER,
                 "text": "an answer",
             },
         }
@@ -147,11 +160,9 @@ class Harness:
 
 @pytest_asyncio.fixture
 async def bot(tmp_path: Path) -> AsyncIterator[Harness]:
-    harness = Harness(tmp_path)
-    async with harness.app:
+    async with Harness(tmp_path) as harness:
         assert harness.request.methods() == ["getMe"]
         yield harness
-    deps_of(harness.app).service.store.close()
 
 
 # --- wiring -------------------------------------------------------------------------------
@@ -307,18 +318,14 @@ async def test_follow_up_uses_the_conversation_and_reset_forgets_it(bot: Harness
 
 @pytest.mark.asyncio
 async def test_conversations_and_sources_survive_a_restart(tmp_path: Path) -> None:
-    first = Harness(tmp_path)
-    async with first.app:
+    async with Harness(tmp_path) as first:
         await first.run(first.message("Who is Alexey Yurievich Dedov?"))
-    deps_of(first.app).service.store.close()
 
-    second = Harness(tmp_path)
-    async with second.app:
+    async with Harness(tmp_path) as second:
         calls = await second.run(second.message("/sources"))
         assert ISLAMABAD_PASSAGE in calls[0][1]["text"]
         await second.run(second.message("When did he serve in Islamabad?"))
         pressed = await second.run(second.callback("src:1", 501))
-    deps_of(second.app).service.store.close()
     assert second.pipeline.asked == [
         (
             "When did he serve in Islamabad?",
@@ -334,6 +341,17 @@ async def test_conversations_and_sources_survive_a_restart(tmp_path: Path) -> No
 LONG = "Oman " * 2000  # 10,000 characters
 TEXT_ONLY = "I can only read text. Send your question as a message, e.g. “What did Dedov say about Oman?”"
 EMPTY = "Your message is empty. Ask a question about the news, e.g. “What did Dedov say about Oman?”"
+STICKER = {
+    "sticker": {
+        "file_id": "s",
+        "file_unique_id": "s",
+        "width": 1,
+        "height": 1,
+        "is_animated": False,
+        "is_video": False,
+        "type": "regular",
+    }
+}
 
 
 @pytest.mark.parametrize(
@@ -341,21 +359,7 @@ EMPTY = "Your message is empty. Ask a question about the news, e.g. “What did 
     [
         ("", {}, EMPTY),  # Telegram never sends it; an emulator can
         ("   \n ", {}, EMPTY),
-        (
-            None,
-            {
-                "sticker": {
-                    "file_id": "s",
-                    "file_unique_id": "s",
-                    "width": 1,
-                    "height": 1,
-                    "is_animated": False,
-                    "is_video": False,
-                    "type": "regular",
-                }
-            },
-            TEXT_ONLY,
-        ),
+        (None, STICKER, TEXT_ONLY),
         (None, {"photo": [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]}, TEXT_ONLY),
         (None, {"voice": {"file_id": "v", "file_unique_id": "v", "duration": 1}}, TEXT_ONLY),
         (LONG, {}, "⚠ The question is 9,999 characters long; the limit is 2,000 — shorten it."),
@@ -398,6 +402,19 @@ async def test_an_understood_as_line_escapes_the_question(bot: Harness) -> None:
 
 
 # --- groups -------------------------------------------------------------------------------
+def reply_to(sender: dict[str, Any]) -> dict[str, Any]:
+    """The message fields of a reply, in the group, to a message from `sender`."""
+    return {
+        "reply_to_message": {
+            "message_id": 99,
+            "date": 1,
+            "chat": {"id": GROUP, "type": "group"},
+            "from": sender,
+            "text": "x",
+        }
+    }
+
+
 @pytest.mark.parametrize(
     ("text", "extra", "question"),
     [
@@ -405,19 +422,7 @@ async def test_an_understood_as_line_escapes_the_question(bot: Harness) -> None:
         (f"What did Dedov say about Oman, @{BOT_USERNAME.lower()}?", {}, "What did Dedov say about Oman, ?"),
         ("/ask What did Dedov say about Oman?", {}, "What did Dedov say about Oman?"),
         (f"/ask@{BOT_USERNAME} What did Dedov say about Oman?", {}, "What did Dedov say about Oman?"),
-        (
-            "What did Dedov say about Oman?",
-            {
-                "reply_to_message": {
-                    "message_id": 99,
-                    "date": 1,
-                    "chat": {"id": GROUP, "type": "group"},
-                    "from": {"id": BOT_ID, "is_bot": True, "first_name": "Newsbot"},
-                    "text": "x",
-                }
-            },
-            "What did Dedov say about Oman?",
-        ),
+        ("What did Dedov say about Oman?", reply_to(BOT_SENDER), "What did Dedov say about Oman?"),
     ],
     ids=["mention-first", "mention-inside", "ask", "ask-at-bot", "reply-to-bot"],
 )
@@ -441,32 +446,8 @@ async def test_group_messages_for_the_bot_are_answered_as_replies(
         ("ask @SomeoneElse about Oman", {}),
         ("/start@OtherBot", {}),  # another bot's command
         ("/frobnicate", {}),  # unknown command not addressed to us
-        (
-            "What did Dedov say about Oman?",
-            {
-                "reply_to_message": {
-                    "message_id": 99,
-                    "date": 1,
-                    "chat": {"id": GROUP, "type": "group"},
-                    "from": {"id": 55, "is_bot": False, "first_name": "Other"},
-                    "text": "x",
-                }
-            },
-        ),
-        (
-            None,
-            {
-                "sticker": {
-                    "file_id": "s",
-                    "file_unique_id": "s",
-                    "width": 1,
-                    "height": 1,
-                    "is_animated": False,
-                    "is_video": False,
-                    "type": "regular",
-                }
-            },
-        ),
+        ("What did Dedov say about Oman?", reply_to({"id": 55, "is_bot": False, "first_name": "Other"})),
+        (None, STICKER),
         (None, {"new_chat_members": [{"id": 56, "is_bot": False, "first_name": "New"}]}),
     ],
     ids=["plain", "other-mention", "other-bot-command", "unknown-command", "reply-to-user", "sticker", "join"],
@@ -521,8 +502,7 @@ def test_addressed_question_needs_the_exact_username() -> None:
 # --- limits, access -----------------------------------------------------------------------
 @pytest.mark.asyncio
 async def test_rate_limit_per_user(tmp_path: Path) -> None:
-    h = Harness(tmp_path, rate_limit=2, rate_window=60)
-    async with h.app:
+    async with Harness(tmp_path, rate_limit=2, rate_window=60) as h:
         for _ in range(2):
             assert [m for m, _ in await h.run(h.message("What did Dedov say about Oman?"))] == [
                 "sendChatAction",
@@ -539,21 +519,18 @@ async def test_rate_limit_per_user(tmp_path: Path) -> None:
             "sendChatAction",
             "sendMessage",
         ]
-    deps_of(h.app).service.store.close()
     assert len(h.pipeline.asked) == 4
 
 
 @pytest.mark.asyncio
 async def test_allowed_chats(tmp_path: Path) -> None:
-    h = Harness(tmp_path, allowed_chats={USER, GROUP})
-    async with h.app:
+    async with Harness(tmp_path, allowed_chats={USER, GROUP}) as h:
         refused = await h.run(h.message("What did Dedov say about Oman?", chat_id=11, user_id=11))
         pressed = await h.run(h.callback("src:1", 5, chat_id=11, user_id=11))
         ignored = await h.run(h.message("chatting", chat_id=-2002, user_id=11, chat_type="group"))
         group_command = await h.run(h.message("/start", chat_id=-2002, user_id=11, chat_type="group"))
         allowed = await h.run(h.message("What did Dedov say about Oman?"))
         admin_anywhere = await h.run(h.message("/start", chat_id=ADMIN, user_id=ADMIN))
-    deps_of(h.app).service.store.close()
     not_open = "Sorry, this bot is not open to this chat. Ask its owner to add chat id {}."
     assert refused == [sent(not_open.format(11), chat_id=11)]
     assert pressed == [
@@ -623,7 +600,7 @@ async def test_typing_is_repeated_while_an_answer_takes_long(tmp_path: Path) -> 
     h = Harness(tmp_path)
     deps_of(h.app).typing_every = 0.01
     h.pipeline.gate = threading.Event()
-    async with h.app:
+    async with h:
         task = asyncio.create_task(h.app.process_update(h.message("What did Dedov say about Oman?")))
         for _ in range(500):  # bounded: at most ~5 s
             if h.request.methods().count("sendChatAction") >= 3:
@@ -631,7 +608,6 @@ async def test_typing_is_repeated_while_an_answer_takes_long(tmp_path: Path) -> 
             await asyncio.sleep(0.01)
         h.pipeline.gate.set()
         await asyncio.wait_for(task, 10)
-    deps_of(h.app).service.store.close()
     methods = h.request.methods()[1:]
     assert methods[-1] == "sendMessage" and set(methods[:-1]) == {"sendChatAction"} and len(methods) >= 4
 
@@ -641,13 +617,12 @@ async def test_a_slow_question_does_not_hold_up_other_chats(tmp_path: Path) -> N
     h = Harness(tmp_path)
     gate = threading.Event()
     h.pipeline.before_answer = lambda q: gate.wait(10) if "Oman" in q else None
-    async with h.app:
+    async with h:
         slow = asyncio.create_task(h.app.process_update(h.message("What did Dedov say about Oman?")))
         fast = await asyncio.wait_for(h.run(h.message("Who is Alexey Yurievich Dedov?", chat_id=11, user_id=11)), 10)
         assert not slow.done()
         gate.set()
         await asyncio.wait_for(slow, 10)
-    deps_of(h.app).service.store.close()
     assert fast[-1][1]["chat_id"] == 11 and "Islamabad" in fast[-1][1]["text"]
     assert h.request.calls[-1][0] == "sendMessage" and h.request.calls[-1][1]["chat_id"] == USER
 
