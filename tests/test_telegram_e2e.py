@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from telegram.ext import Application
 
 from bot.settings import Settings
@@ -85,6 +86,15 @@ async def running_bot(
     deps_of(app).service.store.close()
 
 
+@pytest_asyncio.fixture
+async def emu(
+    telegram_emulator: TelegramEmulator, pipeline: Pipeline, tmp_path: Path
+) -> AsyncIterator[TelegramEmulator]:
+    """The emulator, with the bot (`running_bot`'s default settings) polling it for the length of the test."""
+    async with running_bot(telegram_emulator, pipeline, tmp_path):
+        yield telegram_emulator
+
+
 async def say(
     emu: TelegramEmulator,
     chat_id: int,
@@ -118,14 +128,10 @@ MENTION = [{"type": "mention", "offset": 0, "length": len(BOT_USERNAME) + 1}]  #
 
 # --- commands -----------------------------------------------------------------------------
 @pytest.mark.asyncio
-async def test_start_and_registered_commands(
-    telegram_emulator: TelegramEmulator, pipeline: Pipeline, tmp_path: Path
-) -> None:
-    emu = telegram_emulator
-    async with running_bot(emu, pipeline, tmp_path):
-        [reply] = await say(emu, 101, "/start", count=1)
-        about = (await say(emu, 101, "/about", count=2))[-1]
-        commands = await emu.commands()
+async def test_start_and_registered_commands(emu: TelegramEmulator, pipeline: Pipeline) -> None:
+    [reply] = await say(emu, 101, "/start", count=1)
+    about = (await say(emu, 101, "/about", count=2))[-1]
+    commands = await emu.commands()
     assert (reply.text, reply.parse_mode) == (START, "HTML")
     assert about.text == (
         "newsbot 0.1.0\nIndex: 1 articles, 10 passages (index version 1)\nEmbedding model: all-MiniLM-L6-v2\n"
@@ -140,16 +146,12 @@ def deps_of_name(pipeline: Pipeline) -> str:
 
 # --- a question, its Sources button, a follow-up --------------------------------------------
 @pytest.mark.asyncio
-async def test_oman_question_and_sources_button(
-    telegram_emulator: TelegramEmulator, pipeline: Pipeline, tmp_path: Path
-) -> None:
-    emu = telegram_emulator
-    async with running_bot(emu, pipeline, tmp_path):
-        [answer] = await say(emu, 102, OMAN, count=1)
-        data = sources_button(answer)
-        await emu.send_callback(102, 102, data, answer.message_id)
-        [_, sources] = await emu.wait_for_bot_messages(102, 2, timeout=WAIT)
-        records = await emu.records()
+async def test_oman_question_and_sources_button(emu: TelegramEmulator, pipeline: Pipeline) -> None:
+    [answer] = await say(emu, 102, OMAN, count=1)
+    data = sources_button(answer)
+    await emu.send_callback(102, 102, data, answer.message_id)
+    [_, sources] = await emu.wait_for_bot_messages(102, 2, timeout=WAIT)
+    records = await emu.records()
     assert answer.parse_mode == "HTML"
     assert OMAN_QUOTE in answer.text and "<b>[1]</b>" in answer.text
     assert "<b>Sources</b>\n<b>[1]</b> Tehran–Moscow partnership will not yield to foreign pressure" in answer.text
@@ -165,16 +167,12 @@ async def test_oman_question_and_sources_button(
 
 
 @pytest.mark.asyncio
-async def test_follow_up_in_the_same_chat_cites_islamabad(
-    telegram_emulator: TelegramEmulator, pipeline: Pipeline, tmp_path: Path
-) -> None:
-    emu = telegram_emulator
-    async with running_bot(emu, pipeline, tmp_path):
-        [who] = await say(emu, 103, "Who is Alexey Yurievich Dedov?", count=1)
-        [_, when] = await say(emu, 103, "When did he serve in Islamabad?", count=2)
-        await emu.send_callback(103, 103, sources_button(when), when.message_id)
-        sources = (await emu.wait_for_bot_messages(103, 3, timeout=WAIT))[-1]
-        via_command = (await say(emu, 103, "/sources", count=4))[-1]
+async def test_follow_up_in_the_same_chat_cites_islamabad(emu: TelegramEmulator) -> None:
+    [who] = await say(emu, 103, "Who is Alexey Yurievich Dedov?", count=1)
+    [_, when] = await say(emu, 103, "When did he serve in Islamabad?", count=2)
+    await emu.send_callback(103, 103, sources_button(when), when.message_id)
+    sources = (await emu.wait_for_bot_messages(103, 3, timeout=WAIT))[-1]
+    via_command = (await say(emu, 103, "/sources", count=4))[-1]
     assert "Alexey Yurievich Dedov" in who.text
     assert when.text.startswith("<i>Understood as: When did Alexey Yurievich Dedov serve in Islamabad?</i>")
     assert "Islamabad" in sources.text.split("<blockquote>", 1)[1]  # the cited passage names Islamabad
@@ -183,10 +181,7 @@ async def test_follow_up_in_the_same_chat_cites_islamabad(
 
 
 @pytest.mark.asyncio
-async def test_two_users_in_a_group_do_not_mix_conversations(
-    telegram_emulator: TelegramEmulator, pipeline: Pipeline, tmp_path: Path
-) -> None:
-    emu = telegram_emulator
+async def test_two_users_in_a_group_do_not_mix_conversations(emu: TelegramEmulator) -> None:
     group = -100200
 
     async def ask(user: int, question: str, count: int) -> BotMessage:
@@ -196,14 +191,13 @@ async def test_two_users_in_a_group_do_not_mix_conversations(
         assert reply.raw["reply_parameters"]["message_id"] == sent["message_id"]  # a reply to that user
         return reply
 
-    async with running_bot(emu, pipeline, tmp_path):
-        await ask(1, "Who is Alexey Yurievich Dedov?", 1)
-        oman = await ask(2, OMAN, 2)
-        when = await ask(1, "When did he serve in Islamabad?", 3)
-        ignored = await emu.send_message(group, 2, "just chatting, not for the bot", "group")
-        sources_2 = await say(emu, group, "/sources", count=4, user_id=2, chat_type="group")
-        sources_1 = await say(emu, group, "/sources", count=5, user_id=1, chat_type="group")
-        assert len(await emu.history(group)) == 5  # nothing for the chatter (checked after two later replies)
+    await ask(1, "Who is Alexey Yurievich Dedov?", 1)
+    oman = await ask(2, OMAN, 2)
+    when = await ask(1, "When did he serve in Islamabad?", 3)
+    ignored = await emu.send_message(group, 2, "just chatting, not for the bot", "group")
+    sources_2 = await say(emu, group, "/sources", count=4, user_id=2, chat_type="group")
+    sources_1 = await say(emu, group, "/sources", count=5, user_id=1, chat_type="group")
+    assert len(await emu.history(group)) == 5  # nothing for the chatter (checked after two later replies)
     assert ignored["message_id"] > 0
     assert OMAN_QUOTE in oman.text
     assert when.text.startswith("<i>Understood as: When did Alexey Yurievich Dedov serve in Islamabad?</i>")
@@ -222,18 +216,14 @@ HARBOUR = (
 
 
 @pytest.mark.asyncio
-async def test_admin_uploads_a_document_and_it_is_answered_from(
-    telegram_emulator: TelegramEmulator, pipeline: Pipeline, tmp_path: Path
-) -> None:
-    emu = telegram_emulator
+async def test_admin_uploads_a_document_and_it_is_answered_from(emu: TelegramEmulator, pipeline: Pipeline) -> None:
     version = pipeline.version()
     try:
-        async with running_bot(emu, pipeline, tmp_path):
-            await emu.send_document(ADMIN, ADMIN, "harbour.md", HARBOUR, mime_type="text/markdown")
-            [indexed] = await emu.wait_for_bot_messages(ADMIN, 1, timeout=WAIT)
-            [_, answer] = await say(emu, ADMIN, "How much did the Kestrel Harbour bridge repairs cost?", count=2)
-            await emu.send_document(104, 104, "harbour.md", HARBOUR, mime_type="text/markdown")
-            [refused] = await emu.wait_for_bot_messages(104, 1, timeout=WAIT)
+        await emu.send_document(ADMIN, ADMIN, "harbour.md", HARBOUR, mime_type="text/markdown")
+        [indexed] = await emu.wait_for_bot_messages(ADMIN, 1, timeout=WAIT)
+        [_, answer] = await say(emu, ADMIN, "How much did the Kestrel Harbour bridge repairs cost?", count=2)
+        await emu.send_document(104, 104, "harbour.md", HARBOUR, mime_type="text/markdown")
+        [refused] = await emu.wait_for_bot_messages(104, 1, timeout=WAIT)
         assert indexed.text == "Indexed: “Harbour bridge reopens after repairs” (harbour, 2025-03-03, 1 passages)."
         assert "40 million euros" in answer.text and "Harbour bridge reopens after repairs" in answer.text
         assert refused.text == ADMINS_ONLY
@@ -262,9 +252,8 @@ EMPTY = "Your message is empty. Ask a question about the news, e.g. “What did 
 
 @pytest.mark.asyncio
 async def test_bad_inputs_get_short_clear_replies_and_leave_the_index_alone(
-    telegram_emulator: TelegramEmulator, pipeline: Pipeline, tmp_path: Path
+    emu: TelegramEmulator, pipeline: Pipeline
 ) -> None:
-    emu = telegram_emulator
     before = (pipeline.version(), pipeline.articles())
     dead = f"http://127.0.0.1:{free_port()}/article.html"  # nobody listens there
     chat = ADMIN  # the admin's private chat, so the ingest paths are reached too
@@ -275,31 +264,30 @@ async def test_bad_inputs_get_short_clear_replies_and_leave_the_index_alone(
         replies.append((await emu.wait_for_bot_messages(chat, len(replies) + 1, timeout=WAIT))[-1].text or "")
         return replies[-1]
 
-    async with running_bot(emu, pipeline, tmp_path):
-        assert await expect(emu.send_message(chat, chat, "", extra={})) == EMPTY
-        assert await expect(emu.send_message(chat, chat, None, extra=STICKER)) == TEXT_ONLY
-        assert await expect(emu.send_message(chat, chat, None, extra=PHOTO)) == TEXT_ONLY
-        assert await expect(emu.send_message(chat, chat, "Oman? " * 1667)) == (
-            "⚠ The question is 10,001 characters long; the limit is 2,000 — shorten it."
-        )
-        # markup and RTL/emoji questions are plain text to the bot: an answer or the refusal, never broken HTML
-        markup = await expect(emu.send_message(chat, chat, "What did Dedov say about <b>Oman</b>? </a> *_["))
-        assert markup == REFUSAL_HTML or (OMAN_QUOTE in markup and "<b>Oman" not in markup)
-        rtl = await expect(emu.send_message(chat, chat, "ما رأي ديدوف في عمان؟ 🇴🇲🤔"))
-        assert rtl == REFUSAL_HTML or "<b>[1]</b>" in rtl
-        assert await expect(emu.send_command(chat, chat, "/frobnicate")) == (
-            "I don't know the command /frobnicate. /help lists the ones I know."
-        )
-        assert await expect(emu.send_document(chat, chat, "report.pdf", b"%PDF-1.4 ...", "application/pdf")) == (
-            "I can index .txt, .md and .html files; report.pdf is not one of them."
-        )
-        assert await expect(emu.send_document(chat, chat, "huge.txt", b"x" * 6000, "text/plain")) == (
-            "huge.txt is 6,000 bytes; the limit is 5,000 bytes."
-        )
-        assert await expect(emu.send_command(chat, chat, "/ingest", dead)) == (
-            f"Could not index {dead}: {dead}: cannot fetch (ConnectError) — check the address"
-        )
-        errors = (await emu.records())["webhookErrors"]
+    assert await expect(emu.send_message(chat, chat, "", extra={})) == EMPTY
+    assert await expect(emu.send_message(chat, chat, None, extra=STICKER)) == TEXT_ONLY
+    assert await expect(emu.send_message(chat, chat, None, extra=PHOTO)) == TEXT_ONLY
+    assert await expect(emu.send_message(chat, chat, "Oman? " * 1667)) == (
+        "⚠ The question is 10,001 characters long; the limit is 2,000 — shorten it."
+    )
+    # markup and RTL/emoji questions are plain text to the bot: an answer or the refusal, never broken HTML
+    markup = await expect(emu.send_message(chat, chat, "What did Dedov say about <b>Oman</b>? </a> *_["))
+    assert markup == REFUSAL_HTML or (OMAN_QUOTE in markup and "<b>Oman" not in markup)
+    rtl = await expect(emu.send_message(chat, chat, "ما رأي ديدوف في عمان؟ 🇴🇲🤔"))
+    assert rtl == REFUSAL_HTML or "<b>[1]</b>" in rtl
+    assert await expect(emu.send_command(chat, chat, "/frobnicate")) == (
+        "I don't know the command /frobnicate. /help lists the ones I know."
+    )
+    assert await expect(emu.send_document(chat, chat, "report.pdf", b"%PDF-1.4 ...", "application/pdf")) == (
+        "I can index .txt, .md and .html files; report.pdf is not one of them."
+    )
+    assert await expect(emu.send_document(chat, chat, "huge.txt", b"x" * 6000, "text/plain")) == (
+        "huge.txt is 6,000 bytes; the limit is 5,000 bytes."
+    )
+    assert await expect(emu.send_command(chat, chat, "/ingest", dead)) == (
+        f"Could not index {dead}: {dead}: cannot fetch (ConnectError) — check the address"
+    )
+    errors = (await emu.records())["webhookErrors"]
     assert errors == []
     assert len(replies) == 10  # one reply each, nothing dropped, nothing doubled
     assert (pipeline.version(), pipeline.articles()) == before
@@ -307,10 +295,7 @@ async def test_bad_inputs_get_short_clear_replies_and_leave_the_index_alone(
 
 # --- load -------------------------------------------------------------------------------------
 @pytest.mark.asyncio
-async def test_fifty_users_at_once_are_all_answered(
-    telegram_emulator: TelegramEmulator, pipeline: Pipeline, tmp_path: Path
-) -> None:
-    emu = telegram_emulator
+async def test_fifty_users_at_once_are_all_answered(emu: TelegramEmulator) -> None:
     questions = [
         OMAN,
         "Who is Alexey Yurievich Dedov?",
@@ -319,19 +304,18 @@ async def test_fifty_users_at_once_are_all_answered(
         "Tell me about the Rasht–Astara railway",
     ]
     users = range(5000, 5050)
-    async with running_bot(emu, pipeline, tmp_path):
-        started = time.monotonic()
-        await asyncio.gather(*(emu.send_message(u, u, questions[u % 5]) for u in users))
-        deadline = started + 240
-        answered: dict[int, list[BotMessage]] = {}
-        while len(answered) < len(users) and time.monotonic() < deadline:
-            for u in users:
-                if u not in answered and (found := await emu.history(u)):
-                    answered[u] = found
-            await asyncio.sleep(0.2)
-        elapsed = time.monotonic() - started
-        await asyncio.sleep(0.5)  # anything doubled would show up now
-        final = {u: await emu.history(u) for u in users}
+    started = time.monotonic()
+    await asyncio.gather(*(emu.send_message(u, u, questions[u % 5]) for u in users))
+    deadline = started + 240
+    answered: dict[int, list[BotMessage]] = {}
+    while len(answered) < len(users) and time.monotonic() < deadline:
+        for u in users:
+            if u not in answered and (found := await emu.history(u)):
+                answered[u] = found
+        await asyncio.sleep(0.2)
+    elapsed = time.monotonic() - started
+    await asyncio.sleep(0.5)  # anything doubled would show up now
+    final = {u: await emu.history(u) for u in users}
     print(f"\n50 users answered in {elapsed:.1f} s")
     assert sorted(answered) == list(users), f"unanswered: {sorted(set(users) - set(answered))}"
     assert {u: len(m) for u, m in final.items()} == {u: 1 for u in users}
@@ -462,32 +446,30 @@ def as_seen(message: BotMessage) -> str:
 
 
 @pytest.mark.asyncio
-async def test_transcript(telegram_emulator: TelegramEmulator, pipeline: Pipeline, tmp_path: Path) -> None:
+async def test_transcript(emu: TelegramEmulator) -> None:
     """A short real conversation; `pytest tests/test_telegram_e2e.py -k transcript -s` prints it (docs/telegram.md)."""
-    emu = telegram_emulator
     chat = 108
     lines: list[str] = []
-    async with running_bot(emu, pipeline, tmp_path):
-        for step in [
-            "/start",
-            OMAN,
-            "press:Sources",
-            "Who is Alexey Yurievich Dedov?",
-            "When did he serve in Islamabad?",
-        ]:
-            count = len(await emu.history(chat)) + 1
-            if step.startswith("press:"):
-                last = (await emu.history(chat))[-1]
-                await emu.send_callback(chat, chat, sources_button(last), last.message_id)
-                lines.append("> *(presses **Sources** under the answer)*")
-            elif step.startswith("/"):
-                await emu.send_command(chat, chat, step)
-                lines.append(f"> **{step}**")
-            else:
-                await emu.send_message(chat, chat, step)
-                lines.append(f"> **{step}**")
-            reply = (await emu.wait_for_bot_messages(chat, count, timeout=WAIT))[-1]
-            lines += ["", "```text", as_seen(reply), "```", ""]
+    for step in [
+        "/start",
+        OMAN,
+        "press:Sources",
+        "Who is Alexey Yurievich Dedov?",
+        "When did he serve in Islamabad?",
+    ]:
+        count = len(await emu.history(chat)) + 1
+        if step.startswith("press:"):
+            last = (await emu.history(chat))[-1]
+            await emu.send_callback(chat, chat, sources_button(last), last.message_id)
+            lines.append("> *(presses **Sources** under the answer)*")
+        elif step.startswith("/"):
+            await emu.send_command(chat, chat, step)
+            lines.append(f"> **{step}**")
+        else:
+            await emu.send_message(chat, chat, step)
+            lines.append(f"> **{step}**")
+        reply = (await emu.wait_for_bot_messages(chat, count, timeout=WAIT))[-1]
+        lines += ["", "```text", as_seen(reply), "```", ""]
     transcript = "\n".join(lines)
     print("\n" + transcript)
     assert transcript.count("```text") == 5
