@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 
 from rag.citations import number_passages, renumber
@@ -360,19 +361,20 @@ class ExtractiveAnswerer:
         sources = {c.passage.chunk.source for c in pool}
         chunk_stems = [c.stems for c in pool]
         picks: dict[tuple[str, int], tuple[_Candidate, str]] = {}  # (chunk id, sentence start) → quote
+        named_all = named_sources(question, sources)
+        whole = _pool_weights(topic_words(question, sources), chunk_stems)
         for part in [*clauses(question), question]:
-            named = set(named_sources(part, sources))
-            allowed = [c for c in pool if not named or c.passage.chunk.source in named]
-            dates = named_dates(part)
-            allowed = [c for c in allowed if published_on(c.passage.chunk, dates)] or allowed
+            named = named_sources(part, sources)
             weights = _pool_weights(topic_words(part, sources), chunk_stems)
-            if not allowed or len(weights) < cfg.part_min_terms:
-                continue
-            best = max(allowed, key=lambda c: (self._part_fit(c, weights), -c.order))
-            if _coverage(weights, best.stems) < cfg.part_min_support:
-                continue
-            start, _, text, _ = max(best.sentences, key=lambda s: _coverage(weights, s[3]))
-            picks.setdefault((best.passage.chunk.chunk_id, start), (best, text))
+            if len(weights) < cfg.part_min_terms:
+                weights = whole if named else {}  # "as reported by both X and Y": each outlet, on the whole question
+            outlets: list[tuple[str, ...]] = [(o,) for o in named] or [()]
+            for only in outlets:  # each outlet the part names answers it for itself
+                self._pick(pool, weights, only, named_dates(part), picks)
+        cited = {c.passage.chunk.source for c, _ in picks.values()}
+        for outlet in named_all:  # an outlet the question names and no part cited yet
+            if outlet not in cited:
+                self._pick(pool, whole, (outlet,), named_dates(question), picks)
         ranked = _ranked_only(passages)
         if not picks:
             return Answer(question=question, text=REFUSAL, refused=True, passages=ranked)
@@ -381,6 +383,27 @@ class ExtractiveAnswerer:
         text = " ".join(f"{quote} [{number_of[c.passage.chunk.chunk_id]}]" for c, quote in picks.values())
         text, citations = renumber(text, numbered)
         return Answer(question=question, text=text, refused=False, citations=citations, passages=ranked)
+
+    def _pick(
+        self,
+        pool: Sequence[_Candidate],
+        weights: dict[str, float],
+        outlets: Sequence[str],
+        dates: Sequence[date],
+        picks: dict[tuple[str, int], tuple[_Candidate, str]],
+    ) -> None:
+        """Add to `picks` the sentence of the passage (of `outlets`, published on `dates` where any is) that
+        covers `weights` best, when it covers enough of them."""
+        cfg = self.config
+        allowed = [c for c in pool if not outlets or c.passage.chunk.source in outlets]
+        allowed = [c for c in allowed if published_on(c.passage.chunk, dates)] or allowed
+        if not allowed or len(weights) < cfg.part_min_terms:
+            return
+        best = max(allowed, key=lambda c: (self._part_fit(c, weights), -c.order))
+        if _coverage(weights, best.stems) < cfg.part_min_support:
+            return
+        start, _, text, _ = max(best.sentences, key=lambda s: _coverage(weights, s[3]))
+        picks.setdefault((best.passage.chunk.chunk_id, start), (best, text))
 
     def _part_fit(self, c: _Candidate, weights: dict[str, float]) -> float:
         """How well a passage answers one part: its coverage and its best sentence's, less its article's rank."""

@@ -175,6 +175,19 @@ def test_each_part_is_answered_from_the_outlet_it_names() -> None:
     assert [c.doc_id for c in got.citations] == ["a", "b"]
 
 
+def test_every_outlet_a_question_names_is_cited_even_in_a_part_of_its_own() -> None:
+    # the last part names two outlets and nothing else: each is read for the whole question
+    question = (
+        "Which ferry operators blamed fuel costs after ferry fares rose by ten percent this winter, "
+        "as reported by both Beta Times and Delta Daily?"
+    )
+    fares_too = "Fuel costs pushed ferry fares up by ten percent this winter, operators said."
+    found = [article_passage("b", FARES, "Beta Times"), article_passage("d", fares_too, "Delta Daily")]
+    got = ExtractiveAnswerer().answer(question, found)
+    assert [c.doc_id for c in got.citations] == ["b", "d"]
+    assert got.text == f"Ferry fares rose by ten percent this winter. [1] {fares_too} [2]"
+
+
 def test_a_long_question_nothing_covers_is_refused() -> None:
     question = (
         "Does the Alpha News article say that the mayor opened a new library downtown on Friday, "
