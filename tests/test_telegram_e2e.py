@@ -31,13 +31,8 @@ from bot.telegram import build_application
 from bot.telegram_handlers import ADMINS_ONLY, deps_of
 from rag.answer import REFUSAL
 from rag.pipeline import Pipeline
-
-try:
-    from tests.emulator import BOT_USERNAME, BotMessage, TelegramEmulator, emulator_fixture
-    from tests.servers import free_port
-except ImportError:  # tests/ itself on sys.path
-    from emulator import BOT_USERNAME, BotMessage, TelegramEmulator, emulator_fixture  # type: ignore[no-redef]  # noqa: F401
-    from servers import free_port  # type: ignore[no-redef]
+from tests.emulator import BOT_USERNAME, BotMessage, TelegramEmulator, emulator_fixture  # noqa: F401  (the fixture)
+from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,31 +22,17 @@ from bot.settings import Settings
 from bot.telegram import api_urls, build_application
 from bot.telegram_handlers import ADMINS_ONLY, COMMANDS, HELP, WENT_WRONG, addressed_question, deps_of
 from bot.telegram_store import conversation_key
-
-try:
-    from tests.servers import free_port
-    from tests.telegram_fakes import (
-        BASE,
-        BOT_ID,
-        BOT_USERNAME,
-        ISLAMABAD_PASSAGE,
-        OMAN_PASSAGE,
-        TOKEN,
-        FakePipeline,
-        RecordingRequest,
-    )
-except ImportError:  # tests/ itself on sys.path
-    from servers import free_port  # type: ignore[no-redef]
-    from telegram_fakes import (  # type: ignore[no-redef]
-        BASE,
-        BOT_ID,
-        BOT_USERNAME,
-        ISLAMABAD_PASSAGE,
-        OMAN_PASSAGE,
-        TOKEN,
-        FakePipeline,
-        RecordingRequest,
-    )
+from tests.servers import free_port
+from tests.telegram_fakes import (
+    BASE,
+    BOT_ID,
+    BOT_USERNAME,
+    ISLAMABAD_PASSAGE,
+    OMAN_PASSAGE,
+    TOKEN,
+    FakePipeline,
+    RecordingRequest,
+)
 
 USER, ADMIN, GROUP = 10, 7, -1001
 SOURCE_LIST = (
