@@ -199,6 +199,13 @@ class TelegramEmulator:
             chat["title"] = f"Test {chat_type} {chat_id}"
         return user, chat
 
+    def _from_user(
+        self, chat_id: int, user_id: int, chat_type: str, first_name: str, username: str | None
+    ) -> dict[str, Any]:
+        """What every user message carries: the bot's token, the sender, the chat and the date."""
+        user, chat = self._people(chat_id, user_id, chat_type, first_name, username)
+        return {"botToken": self.token, "from": user, "chat": chat, "date": int(time.time())}
+
     async def send_message(
         self,
         chat_id: int,
@@ -216,13 +223,7 @@ class TelegramEmulator:
         ``text=None`` sends no text; ``extra`` adds Message fields (``sticker``, ``photo``,
         ``reply_to_message``, ...) as given.
         """
-        user, chat = self._people(chat_id, user_id, chat_type, first_name, username)
-        message: dict[str, Any] = {
-            "botToken": self.token,
-            "from": user,
-            "chat": chat,
-            "date": int(time.time()),
-        }
+        message = self._from_user(chat_id, user_id, chat_type, first_name, username)
         if text is not None:
             message["text"] = text
         if entities:
@@ -244,12 +245,8 @@ class TelegramEmulator:
         """``/command args`` with its ``bot_command`` entity (``command`` with or without ``/``)."""
         cmd = command if command.startswith("/") else f"/{command}"
         text = f"{cmd} {args}" if args else cmd
-        user, chat = self._people(chat_id, user_id, chat_type, first_name, username)
         message = {
-            "botToken": self.token,
-            "from": user,
-            "chat": chat,
-            "date": int(time.time()),
+            **self._from_user(chat_id, user_id, chat_type, first_name, username),
             "text": text,
             "entities": [{"type": "bot_command", "offset": 0, "length": len(cmd)}],
         }
