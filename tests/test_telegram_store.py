@@ -9,41 +9,25 @@ from pathlib import Path
 from bot.render import citation_dict
 from bot.telegram_store import ChatStore, answer_from_json, answer_to_json
 from rag.conversation import Conversation
-from rag.types import Answer, Citation
+from tests.telegram_fakes import FakePipeline
 
 QUESTION = "What did Dedov say about Oman?"
-CITATION = Citation(
-    n=1,
-    doc_id="000_4c519add1ad1325c",
-    title="Tehran–Moscow partnership will not yield to foreign pressure: Russian envoy",
-    published="2025-11-01",
-    source="",
-    text="“Oman’s mediation … has been highly active and positive,” Dedov added.",
-    start=5321,
-    end=5394,
-    paragraphs=(11, 12),
-)
-ANSWER = Answer(
-    question=QUESTION,
-    text="“Oman’s mediation … has been highly active and positive,” Dedov added. [1]",
-    refused=False,
-    citations=(CITATION,),
-    standalone_question=QUESTION,
-)
-# An answer as the store wrote it before citations shared `citation_dict` (dataclasses.asdict: other key order).
+ANSWER = FakePipeline().ask(QUESTION)  # one citation, of paragraphs 11–12
+# That answer as the store wrote it before it shared `citation_dict` (dataclasses.asdict: another key order).
 OLD_ANSWER_ROW = (
     '{"question": "What did Dedov say about Oman?", "text": "\\u201cOman\\u2019s mediation \\u2026 has been highly'
     ' active and positive,\\u201d Dedov added. [1]", "refused": false, "standalone_question": "What did Dedov say'
-    ' about Oman?", "citations": [{"n": 1, "doc_id": "000_4c519add1ad1325c", "title": "Tehran\\u2013Moscow'
-    ' partnership will not yield to foreign pressure: Russian envoy", "published": "2025-11-01", "source": "",'
-    ' "text": "\\u201cOman\\u2019s mediation \\u2026 has been highly active and positive,\\u201d Dedov added.",'
-    ' "start": 5321, "end": 5394, "paragraphs": [11, 12]}]}'
+    ' about Oman?", "citations": [{"n": 1, "doc_id": "seed", "title": "Tehran\\u2013Moscow partnership will not'
+    ' yield to foreign pressure: Russian envoy", "published": "2025-11-01T19:37:00", "source": "", "text": "Under'
+    " the agreement, Iran and Russia aim to enhance collaboration.\\n\\n\\u201cOman\\u2019s mediation between Iran"
+    ' and the United States has been highly active and positive,\\u201d Dedov added.", "start": 0, "end": 171,'
+    ' "paragraphs": [11, 12]}]}'
 )
 
 
 def test_answers_round_trip_with_the_json_interfaces_citations(tmp_path: Path) -> None:
     stored = answer_to_json(ANSWER)
-    assert stored["citations"] == [citation_dict(CITATION)]  # the same shape as `ask --json`
+    assert stored["citations"] == [citation_dict(c) for c in ANSWER.citations]  # the same shape as `ask --json`
     assert answer_from_json(json.loads(json.dumps(stored))) == ANSWER
     store = ChatStore(tmp_path / "telegram.sqlite3")
     conversation = Conversation()
