@@ -355,38 +355,36 @@ def test_streaming_past_the_time_limit_gives_the_extractive_answer(
     assert partials == []
 
 
-def test_pipeline_passes_on_partial_to_a_streaming_answerer(seeded: Any, prompts: Any) -> None:
+def test_pipeline_passes_on_partial_to_a_streaming_answerer(
+    seeded: Any, prompts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     passages = seeded.retriever.retrieve(Q)
     n = number_of(passages, OMAN)
-    previous = seeded.answerer
-    seeded.answerer = answerer(scripted(f"Dedov said that {OMAN} [{n}]. Iran agreed [{n}]."), seeded, prompts)
+    model = scripted(f"Dedov said that {OMAN} [{n}]. Iran agreed [{n}].")
+    monkeypatch.setattr(seeded, "answerer", answerer(model, seeded, prompts))  # undone after the test
     partials: list[str] = []
-    try:
-        answer = seeded.ask(Q, on_partial=partials.append)
-    finally:
-        seeded.answerer = previous
+    answer = seeded.ask(Q, on_partial=partials.append)
     assert partials == [f"Dedov said that {OMAN}. [1]"]
     assert answer.text.startswith(f"Dedov said that {OMAN}. [1]")
 
 
-def test_an_answer_given_after_a_model_failure_is_not_cached(seeded: Any, prompts: Any) -> None:
+def test_an_answer_given_after_a_model_failure_is_not_cached(
+    seeded: Any, prompts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The extractive stand-in for a failed or timed-out model is not kept: asked again, the model is asked again."""
     from rag.cache import AnswerCache
 
     passages = seeded.retriever.retrieve(Q)
     n = number_of(passages, OMAN)
-    previous = (seeded.answerer, seeded.cache)
     failed, replied = Recorder(), Recorder()
-    try:
-        seeded.cache = AnswerCache(8)
-        seeded.answerer = answerer(failing(TimeoutError("read timed out"), recorder=failed), seeded, prompts)
-        fallbacks = [seeded.ask(Q), seeded.ask(Q)]
-        after_failures = (seeded.cache.hits, seeded.cache.misses, len(seeded.cache), len(failed.calls))
-        seeded.answerer = answerer(scripted(f"Dedov said that {OMAN} [{n}].", recorder=replied), seeded, prompts)
-        answers = [seeded.ask(Q), seeded.ask(Q)]
-        after_replies = (seeded.cache.hits, seeded.cache.misses, len(seeded.cache), len(replied.calls))
-    finally:
-        seeded.answerer, seeded.cache = previous
+    monkeypatch.setattr(seeded, "cache", AnswerCache(8))  # undone after the test, as are the answerers
+    monkeypatch.setattr(seeded, "answerer", answerer(failing(TimeoutError("timed out"), failed), seeded, prompts))
+    fallbacks = [seeded.ask(Q), seeded.ask(Q)]
+    after_failures = (seeded.cache.hits, seeded.cache.misses, len(seeded.cache), len(failed.calls))
+    model = scripted(f"Dedov said that {OMAN} [{n}].", recorder=replied)
+    monkeypatch.setattr(seeded, "answerer", answerer(model, seeded, prompts))
+    answers = [seeded.ask(Q), seeded.ask(Q)]
+    after_replies = (seeded.cache.hits, seeded.cache.misses, len(seeded.cache), len(replied.calls))
     extractive = ExtractiveAnswerer(idf=seeded.idf).answer(Q, passages).text
     assert [a.text for a in fallbacks] == [extractive, extractive]
     assert after_failures == (0, 2, 0, 2)  # nothing kept, so the model was asked twice
@@ -458,7 +456,7 @@ def test_clean_condensed(reply: str, expected: str) -> None:
     assert clean_condensed(reply) == expected
 
 
-def test_pipeline_condenses_follow_ups_with_its_condenser(seeded: Any) -> None:
+def test_pipeline_condenses_follow_ups_with_its_condenser(seeded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from rag.conversation import Conversation
 
     seen: list[tuple[str, list[str]]] = []
@@ -467,13 +465,9 @@ def test_pipeline_condenses_follow_ups_with_its_condenser(seeded: Any) -> None:
         seen.append((question, history))
         return "What did Dedov say about Oman?"
 
-    previous = seeded.condenser
-    seeded.condenser = condenser
-    try:
-        conversation = Conversation.from_history(["Who is Dedov?"])
-        answer = seeded.ask("Und über Oman?", conversation)
-    finally:
-        seeded.condenser = previous
+    monkeypatch.setattr(seeded, "condenser", condenser)  # undone after the test
+    conversation = Conversation.from_history(["Who is Dedov?"])
+    answer = seeded.ask("Und über Oman?", conversation)
     assert seen == [("Und über Oman?", ["Who is Dedov?"])]
     assert answer.standalone_question == "What did Dedov say about Oman?"
     assert OMAN_QUOTE in answer.text
