@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -257,7 +258,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(args.verbose, settings.log_level)
     try:
-        return COMMANDS[args.command](args, settings)
+        code = COMMANDS[args.command](args, settings)
+        sys.stdout.flush()  # here, so a reader that went away is met inside this try, not at exit
+        return code
+    except BrokenPipeError:  # `newsbot list | head -1`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a tool killed by SIGPIPE
     except NewsbotError as exc:
         error(str(exc))
         return 1

@@ -198,6 +198,23 @@ def test_console_script_runs(tmp_path: Path) -> None:
     assert OMAN_QUOTE in done.stdout
 
 
+def test_a_reader_that_goes_away_is_no_crash(seeded_data_dir: Path) -> None:
+    """`newsbot list | head -1`: the pipe closes before newsbot writes; no traceback, SIGPIPE's exit code."""
+    exe = Path(sys.executable).parent / "newsbot"
+    proc = subprocess.Popen(
+        [str(exe), "--data-dir", str(seeded_data_dir), "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert err == ""
+
+
 def test_help_needs_no_model() -> None:
     code = (
         "import sys; from bot.cli import main\n"
