@@ -2,6 +2,8 @@
 
 The registry is the commit point of an ingest: an article counts as indexed once its row
 is here, written in one transaction with its lexical rows, after its vectors reached Chroma.
+Searches score from an in-memory copy of the FTS5 postings (rag/bm25.py), rebuilt or reloaded
+when the index version moves (rag/bm25_cache.py): the same ranking, without FTS5 scoring every match.
 """
 
 from __future__ import annotations
@@ -11,10 +13,15 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.errors import IndexUnavailable
 from rag.terms import terms
 from rag.types import Article, ArticleInfo, Chunk
+
+if TYPE_CHECKING:
+    from rag.bm25_cache import Bm25Levels
+    from rag.fts_postings import QueryTokenizer
 
 log = logging.getLogger(__name__)
 _MAX_COUNTS = 50_000  # cached document frequencies before the cache starts afresh
@@ -44,8 +51,12 @@ class LexicalIndex:
             self.db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise IndexUnavailable(f"cannot open the index at {path} ({exc}) — check NEWSBOT_DATA_DIR") from None
+        self.path = path
         self.weights = weights
         self._lock = threading.RLock()
+        self._levels: Bm25Levels | None = None  # the in-memory BM25 of one index version (rag/bm25.py)
+        self._build_lock = threading.Lock()
+        self._tokenizer: QueryTokenizer | None = None
         self._counts: dict[str, int] = {}  # document frequencies of one index version, "" → chunk count
         self._counts_version = -1
 
@@ -128,12 +139,21 @@ class LexicalIndex:
     def search(self, query: str, k: int, sources: Sequence[str] | None = None) -> list[tuple[str, float]]:
         """The `k` best chunk ids for `query` by BM25, with scores (higher is better).
 
-        With `sources`, only chunks of articles from those sources compete.
+        An OR query of the query's content words, scored as FTS5's bm25() with the column weights
+        (text, title, source), from the in-memory index (rag/bm25.py). With `sources`, only chunks of
+        articles from those sources compete.
         """
-        words = list(dict.fromkeys(terms(query)))
+        words = list(dict.fromkeys(w.replace('"', "") for w in terms(query)))
         if not words or (sources is not None and not sources):
             return []
-        match = " OR ".join('"' + w.replace('"', "") + '"' for w in words)
+        tokens = self.tokenizer.tokens(words)
+        if any(len(t) > 1 for t in tokens):  # a word FTS5 splits ("a_b") is a phrase: FTS5 itself matches it
+            return self._fts_search(words, k, sources)
+        return self.bm25().chunks.top([t[0] for t in tokens if t], k, sources)
+
+    def _fts_search(self, words: Sequence[str], k: int, sources: Sequence[str] | None) -> list[tuple[str, float]]:
+        """`search` by FTS5 (exact for phrases, slow for long queries: bm25() runs for every matching row)."""
+        match = " OR ".join('"' + w + '"' for w in words)
         w = self.weights
         where, args = "", [match]
         if sources is not None:
@@ -149,66 +169,93 @@ class LexicalIndex:
     def search_articles(self, query: str, k: int, sources: Sequence[str] | None = None) -> list[tuple[str, float]]:
         """The `k` best doc ids for `query` by BM25 over whole articles (title and text), with scores.
 
-        The article-level index is an in-memory table, rebuilt when the index version changes.
+        Scored as FTS5's bm25() over a table of (title, text) per article, both weighted 1; a word
+        FTS5 would split ("a_b") counts as its parts here, not as a phrase.
         """
-        words = list(dict.fromkeys(terms(query)))
+        words = list(dict.fromkeys(w.replace('"', "") for w in terms(query)))
         if not words or (sources is not None and not sources):
             return []
-        match = " OR ".join('"' + w.replace('"', "") + '"' for w in words)
-        where, args = "", [match]
-        if sources is not None:
-            where = f" AND source IN ({','.join('?' * len(sources))})"
-            args += list(sources)
-        with self._lock:
-            self._ensure_article_fts()
-            rows = self.db.execute(
-                f"SELECT doc_id, -bm25(articles_fts, 0, 0, 1.0, 1.0) AS score FROM temp.articles_fts "
-                f"WHERE articles_fts MATCH ?{where} ORDER BY score DESC LIMIT ?",
-                (*args, k),
-            ).fetchall()
-        return [(doc_id, float(score)) for doc_id, score in rows]
+        phrases = [token for tokens in self.tokenizer.tokens(words) for token in tokens]
+        return self.bm25().articles.top(phrases, k, sources)
 
-    def _ensure_article_fts(self) -> None:
-        version = self.version()
-        if getattr(self, "_article_fts_version", None) == version:
-            return
-        self.db.execute("DROP TABLE IF EXISTS temp.articles_fts")
-        self.db.execute(
-            "CREATE VIRTUAL TABLE temp.articles_fts USING fts5(doc_id UNINDEXED, source UNINDEXED, title, text, "
-            "tokenize='porter unicode61 remove_diacritics 2')"
-        )
-        self.db.execute("INSERT INTO temp.articles_fts SELECT doc_id, source, title, text FROM main.articles")
-        self._article_fts_version = version
+    @property
+    def tokenizer(self) -> QueryTokenizer:
+        """FTS5's tokenizer for query words (created on first use)."""
+        if self._tokenizer is None:
+            from rag.fts_postings import QueryTokenizer
+
+            self._tokenizer = QueryTokenizer()
+        return self._tokenizer
+
+    def bm25(self) -> Bm25Levels:
+        """The in-memory BM25 index of the current index version: kept, loaded from its file, or built."""
+        levels = self._levels
+        if levels is not None and levels.version == self.version():
+            return levels
+        with self._build_lock:
+            levels = self._levels
+            if levels is None or levels.version != self.version():
+                from rag.bm25_cache import open_levels  # numpy: not for `newsbot list`
+
+                levels = self._levels = open_levels(self.path, self.weights)
+        return levels
+
+    def refresh(self) -> None:
+        """Bring the in-memory BM25 up to the current version now (and save it), not on the next search."""
+        self.bm25()
 
     def chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
         """Indexed chunks by id; ids not (or no longer) indexed are absent."""
         if not chunk_ids:
             return {}
-        marks = ",".join("?" * len(chunk_ids))
-        rows = self._all(
-            f'SELECT c.chunk_id, c.doc_id, substr(a.text, c.start + 1, c."end" - c.start), c.start, c."end", '
-            f"c.paragraphs, a.title, a.source, a.published FROM chunks c JOIN articles a USING (doc_id) "
-            f"WHERE c.chunk_id IN ({marks})",
-            tuple(chunk_ids),
-        )
-        out = {}
-        for cid, doc_id, text, start, end, paras, title, source, published in rows:
-            numbers = tuple(int(p) for p in paras.split(",") if p)
-            out[cid] = Chunk(cid, doc_id, text, start, end, numbers, title, source, published)
+        found = self._hydrate(f"chunk_id IN ({','.join('?' * len(chunk_ids))})", tuple(chunk_ids))
+        return {c.chunk_id: c for c in found}
+
+    def article_chunks(self, doc_ids: Sequence[str]) -> list[Chunk]:
+        """Every chunk of these articles, in text order (articles in the order of their first chunk's row)."""
+        if not doc_ids:
+            return []
+        return self._hydrate(f"doc_id IN ({','.join('?' * len(doc_ids))})", tuple(doc_ids))
+
+    def _hydrate(self, where: str, args: tuple) -> list[Chunk]:
+        """Chunks of the rows `where` selects, each article's text read once (one snapshot for both reads)."""
+        with self._lock, _Transaction(self.db, "BEGIN"):
+            rows = self.db.execute(
+                f'SELECT chunk_id, doc_id, start, "end", paragraphs FROM chunks WHERE {where} ORDER BY id', args
+            ).fetchall()
+            docs = list(dict.fromkeys(r[1] for r in rows))
+            articles = {
+                doc_id: rest
+                for doc_id, *rest in self.db.execute(
+                    f"SELECT doc_id, text, title, source, published FROM articles "
+                    f"WHERE doc_id IN ({','.join('?' * len(docs))})",
+                    docs,
+                )
+            }
+        out = []
+        for cid, doc_id, start, end, paras in rows:
+            if doc_id in articles:
+                text, title, source, published = articles[doc_id]
+                numbers = tuple(int(p) for p in paras.split(",") if p)
+                out.append(Chunk(cid, doc_id, text[start:end], start, end, numbers, title, source, published))
         return out
 
     def document_frequency(self, words: Sequence[str]) -> tuple[dict[str, int], int]:
-        """How many chunks hold each word (after stemming by FTS5), and the number of chunks.
-
-        Counts are kept per index version: a common word's count walks its whole posting list
-        (milliseconds at 100k chunks), and questions repeat their words.
-        """
+        """How many chunks hold each word in their text (after stemming by FTS5), and the number of chunks."""
+        wanted = list(dict.fromkeys(words))
+        tokens = dict(zip(wanted, self.tokenizer.tokens([w.replace('"', "") for w in wanted]), strict=True))
+        index = self.bm25().chunks
         with self._lock:
             counts = self._counts_now()
-            for word in set(words) - counts.keys():
-                row = self._one("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'text:"{word}"',))
-                counts[word] = int(row[0]) if row else 0
-            df = {w: counts[w] for w in set(words)}
+            df = {}
+            for word, toks in tokens.items():
+                if len(toks) == 1:
+                    df[word] = index.df(toks[0], first_column=True)
+                    continue
+                if word not in counts:  # a phrase: FTS5 counts it
+                    row = self._one("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'text:"{word}"',))
+                    counts[word] = int(row[0]) if row else 0
+                df[word] = counts[word]
             total = counts[""]
         return df, total
 
@@ -244,13 +291,14 @@ class LexicalIndex:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
+    """BEGIN IMMEDIATE (or `begin`) … COMMIT, rolled back on any error."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> None:
         self.db = db
+        self.begin = begin
 
     def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute(self.begin)
 
     def __exit__(self, exc_type: object, *_: object) -> None:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -140,6 +140,8 @@ class Pipeline:
                 flush()
         if pending:
             flush()
+        if report.added or report.replaced:
+            self.lexical.refresh()  # BM25 of the new version, saved: answering processes load it, not build it
         report.seconds = time.perf_counter() - started
         log.info(
             "ingest: %d added, %d replaced, %d unchanged, %d failed, %d chunks in %.1f s",

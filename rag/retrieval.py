@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-
-from langchain_core.embeddings import Embeddings
+from typing import TYPE_CHECKING
 
 from rag.filters import Constraints, clauses, constraints, is_compound, named_sources, published_on
 from rag.lexical import LexicalIndex
 from rag.store import ChromaStore
 from rag.types import Chunk, Passage
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,9 @@ class RetrievalConfig:
     date_boost: float = 0.01  # added to the score of an article published on a named date (±1 day)
     chunks_per_doc: int = 2  # passages of an article placed before the next article's
     expand_docs: int = 10  # for a question of several parts: every chunk of this many top articles is a candidate
+    parallel: bool = (
+        False  # embed and query Chroma on a worker thread while BM25 ranks: slower here (docs/performance.md)
+    )
 
 
 def reciprocal_rank_fusion(
@@ -78,6 +84,7 @@ class HybridRetriever:
         self.lexical = lexical
         self.config = config or RetrievalConfig()
         self._sources: tuple[int, tuple[str, ...]] = (-1, ())
+        self._pool: ThreadPoolExecutor | None = None
 
     def sources(self) -> tuple[str, ...]:
         """The sources of the indexed articles ("" for an article without one), cached per index version."""
@@ -93,20 +100,25 @@ class HybridRetriever:
     def retrieve(self, query: str, query_vector: Sequence[float] | None = None) -> list[Passage]:
         """Every candidate passage for `query`, best article first."""
         cfg = self.config
+        dense_job = self._dense(query, query_vector)  # the embedding and Chroma run while BM25 ranks
         wanted = self.constraints(query)
-        vector = query_vector if query_vector is not None else self.embedder.embed_query(query)
-        dense = self.store.search(vector, cfg.dense_candidates)
         lexical = self.lexical.search(query, cfg.lexical_candidates)
-        rankings = [[cid for cid, _ in dense], [cid for cid, _ in lexical]]
-        weights = [cfg.dense_weight, cfg.lexical_weight]
+        more, more_weights = [], []
         for source in wanted.sources:  # each named outlet's own best chunks
-            rankings.append([cid for cid, _ in self.lexical.search(query, cfg.source_candidates, [source])])
-            weights.append(cfg.source_weight)
+            more.append([cid for cid, _ in self.lexical.search(query, cfg.source_candidates, [source])])
+            more_weights.append(cfg.source_weight)
         parts = clauses(query)
         for part in parts if len(parts) > 1 else []:  # each clause of a long question, within the outlets it names
             named = list(named_sources(part, wanted.sources)) or None
-            rankings.append([cid for cid, _ in self.lexical.search(part, cfg.source_candidates, named)])
-            weights.append(cfg.clause_weight)
+            more.append([cid for cid, _ in self.lexical.search(part, cfg.source_candidates, named)])
+            more_weights.append(cfg.clause_weight)
+        articles = [  # BM25 over whole articles, overall and per outlet
+            [d for d, _ in self.lexical.search_articles(query, cfg.article_candidates, sources)]
+            for sources in [None, *([s] for s in wanted.sources)]
+        ]
+        dense = dense_job.result()
+        rankings = [[cid for cid, _ in dense], [cid for cid, _ in lexical], *more]
+        weights = [cfg.dense_weight, cfg.lexical_weight, *more_weights]
         fused = reciprocal_rank_fusion(rankings, weights, cfg.rrf_k)
         chunks = self.lexical.chunks([cid for cid, _ in fused])
         dense_sim = dict(dense)
@@ -118,23 +130,39 @@ class HybridRetriever:
             if cid in chunks  # a dense hit the registry does not know is a half-written ingest: skip it
         ]
         doc_of = {cid: c.doc_id for cid, c in chunks.items()}
-        doc_rankings = [doc_ranking(r, doc_of) for r in rankings]
-        doc_weights = list(weights)
-        for sources in [None, *([s] for s in wanted.sources)]:  # BM25 over whole articles, overall and per outlet
-            doc_rankings.append([d for d, _ in self.lexical.search_articles(query, cfg.article_candidates, sources)])
-            doc_weights.append(cfg.article_weight)
+        doc_rankings = [*(doc_ranking(r, doc_of) for r in rankings), *articles]
+        doc_weights = [*weights, *[cfg.article_weight] * len(articles)]
         order = self._rank_docs(doc_rankings, doc_weights, chunks, wanted)
         if is_compound(query):
             passages += self._rest_of(order[: cfg.expand_docs], chunks)
         log.debug("retrieved %d passages from %d articles for %r (%s)", len(passages), len(order), query, wanted)
         return grouped(passages, order, cfg.chunks_per_doc)
 
+    def _dense(self, query: str, query_vector: Sequence[float] | None) -> Future[list[tuple[str, float]]]:
+        """The dense candidates: embedding (unless given) and Chroma query, on a worker thread when parallel.
+
+        Both spend their time in numpy/BLAS and Rust, which release the GIL, so BM25 overlaps them.
+        """
+
+        def run() -> list[tuple[str, float]]:
+            vector = query_vector if query_vector is not None else self.embedder.embed_query(query)
+            return self.store.search(vector, self.config.dense_candidates)
+
+        if not self.config.parallel:
+            done: Future[list[tuple[str, float]]] = Future()
+            done.set_result(run())
+            return done
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dense")
+        return self._pool.submit(run)
+
     def _rest_of(self, docs: Sequence[str], known: dict[str, Chunk]) -> list[Passage]:
         """The chunks of `docs` retrieval did not rank, as passages scored 0: a question of several parts
         may find each part's answer anywhere in the articles that answer it as a whole."""
-        ids = [cid for doc in docs for cid in self.lexical.chunk_ids(doc) if cid not in known]
-        rest = self.lexical.chunks(ids)
-        return [Passage(rest[cid], 0.0) for cid in ids if cid in rest]
+        by_doc: dict[str, list[Chunk]] = {}
+        for chunk in self.lexical.article_chunks(docs):
+            by_doc.setdefault(chunk.doc_id, []).append(chunk)
+        return [Passage(c, 0.0) for doc in docs for c in by_doc.get(doc, []) if c.chunk_id not in known]
 
     def _rank_docs(
         self, rankings: list[list[str]], weights: list[float], chunks: dict[str, Chunk], wanted: Constraints

@@ -3,6 +3,7 @@ Chroma and SQLite index with the fake embedder, and as pure functions."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -201,3 +202,29 @@ def test_a_question_about_an_outlet_the_index_lacks_is_refused(news_pipeline) ->
 def test_outlets_are_not_judged_when_some_article_has_no_source(news_pipeline) -> None:
     news_pipeline.ingest([Article(doc_id="plain", title="Harbour", text="The harbour reopened on Monday.")])
     assert news_pipeline.unheld_outlets("What did a Reuters article say about the harbour?") == ()
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Did ferries sail again after the storm?",
+        "Did ferries sail again after the storm, according to Beta Times, and did fares rise?",  # outlet, clauses
+        "When did the harbour reopen after the storm, and what closed near the harbour?",  # compound: whole articles
+    ],
+)
+def test_embedding_on_a_worker_thread_retrieves_the_same(news_pipeline, question: str) -> None:
+    retriever = news_pipeline.retriever
+    alone = retriever.retrieve(question)
+    retriever.config = replace(retriever.config, parallel=True)
+    beside = retriever.retrieve(question)
+    assert [(p.chunk.chunk_id, p.score) for p in beside] == [(p.chunk.chunk_id, p.score) for p in alone]
+    assert len(alone) >= 4
+
+
+def test_every_chunk_of_the_top_articles_joins_a_compound_question(news_pipeline) -> None:
+    found = news_pipeline.retriever.retrieve("When did the harbour reopen after the storm, and did fares rise?")
+    assert sorted(p.chunk.doc_id for p in found) == ["alpha-1", "beta-1", "beta-2", "gamma-1"]
+    assert news_pipeline.lexical.article_chunks(["beta-2", "alpha-1"]) == [
+        *news_pipeline.lexical.chunks(news_pipeline.lexical.chunk_ids("alpha-1")).values(),
+        *news_pipeline.lexical.chunks(news_pipeline.lexical.chunk_ids("beta-2")).values(),
+    ]

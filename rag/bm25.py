@@ -1,0 +1,246 @@
+"""BM25 over an in-memory sparse term × row index, scored exactly as SQLite FTS5's bm25() scores.
+
+FTS5 computes bm25() for every row a query matches before it can sort them: a long OR query at
+100k chunks is tens of thousands of rows per search. Here a term's postings (row numbers and their
+precomputed BM25 term weight) are numpy slices, so a question costs only the additions of its own
+terms' postings. The score is FTS5's, term for term (fts5_aux.c, k1 = 1.2, b = 0.75):
+
+    score(row) = Σ over the query's phrases  idf · f·(k1 + 1) / (f + k1·(1 − b + b·D/avgdl))
+
+with f = Σ over columns weight[col] · occurrences in col, D = the row's tokens over all columns,
+avgdl = all tokens / rows, idf = log((N − n + 0.5) / (n + 0.5)) floored at 1e-6 (n = rows holding the
+term). A query naming one term twice (two words with one stem) counts it twice, as FTS5 does.
+
+An index is immutable; `save`/`load` keep it in one .npz file (no pickles) with a key saying which
+index state it describes, so a cold process loads it instead of building it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+K1, B = 1.2, 0.75
+_RECENT = 4  # score vectors kept per level (one question, its outlets' searches)
+FORMAT = 1  # bump when the file layout changes: older files are then rebuilt, not read
+
+
+@dataclass(frozen=True)
+class Bm25Index:
+    """One level of the lexical index (chunks, or whole articles): postings by term, labels by row."""
+
+    terms: dict[str, int]  # term → its number
+    offsets: np.ndarray  # int64 [terms + 1]: term t's postings are [offsets[t], offsets[t + 1])
+    rows: np.ndarray  # int32 [postings]: row numbers, ascending within a term
+    impacts: np.ndarray  # float64 [postings]: f·(k1 + 1) / (f + k1·(1 − b + b·D/avgdl)) of that row
+    idf: np.ndarray  # float64 [terms]
+    first_df: np.ndarray  # int32 [terms]: rows holding the term in the first column (the text)
+    labels: bytes  # row labels (chunk or doc ids), UTF-8, back to back
+    label_offsets: np.ndarray  # int64 [rows + 1]
+    groups: np.ndarray  # int32 [rows]: each row's group (its article's source) in `group_names`
+    group_names: tuple[str, ...]
+    _recent: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _recent_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    @property
+    def size(self) -> int:
+        """Number of rows (chunks or articles)."""
+        return len(self.groups)
+
+    def label(self, row: int) -> str:
+        """The id of row `row`."""
+        return self.labels[self.label_offsets[row] : self.label_offsets[row + 1]].decode("utf-8")
+
+    def df(self, term: str, first_column: bool = False) -> int:
+        """Rows holding `term` (in the first column only, with `first_column`)."""
+        t = self.terms.get(term)
+        if t is None:
+            return 0
+        return int(self.first_df[t] if first_column else self.offsets[t + 1] - self.offsets[t])
+
+    def top(self, phrases: Sequence[str], k: int, groups: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """The `k` best rows for an OR query of `phrases` (terms, repeats counting again), with scores.
+
+        With `groups`, only rows of those groups compete (the statistics stay the whole index's, as
+        in an FTS5 query with an extra WHERE). Equal scores keep row order.
+        """
+        if k <= 0:
+            return []
+        scores, hits = self.scores(phrases)
+        if groups is not None:
+            chosen = set(groups)
+            wanted = [i for i, name in enumerate(self.group_names) if name in chosen]
+            hits = hits[np.isin(self.groups[hits], wanted)]
+        if len(hits) > k:
+            hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
+        hits = hits[np.lexsort((hits, -scores[hits]))]
+        return [(self.label(int(r)), float(scores[r])) for r in hits]
+
+    def scores(self, phrases: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Every row's score for `phrases`, and the rows that hold any of them (ascending).
+
+        The last few are kept: retrieval asks the same question again within each named outlet.
+        """
+        key = tuple(phrases)
+        with self._recent_lock:
+            got = self._recent.get(key)
+        if got is not None:
+            return got
+        scores = np.zeros(self.size)
+        matched = np.zeros(self.size, dtype=bool)
+        for t in (self.terms[p] for p in phrases if p in self.terms):
+            lo, hi = self.offsets[t], self.offsets[t + 1]
+            rows = self.rows[lo:hi]
+            scores[rows] += self.idf[t] * self.impacts[lo:hi]  # rows are distinct within a term
+            matched[rows] = True
+        got = (scores, np.flatnonzero(matched))
+        with self._recent_lock:
+            while len(self._recent) >= _RECENT:
+                del self._recent[next(iter(self._recent))]
+            self._recent[key] = got
+        return got
+
+
+def build(
+    term_names: Sequence[str],
+    offsets: np.ndarray,
+    rows: np.ndarray,
+    freqs: np.ndarray,
+    first_df: np.ndarray,
+    lengths: np.ndarray,
+    labels: Sequence[str],
+    groups: Sequence[str],
+) -> Bm25Index:
+    """An index from postings: `freqs` are the column-weighted term frequencies, `lengths` each row's tokens."""
+    n_rows = len(labels)
+    avgdl = float(lengths.sum()) / n_rows if n_rows and lengths.sum() else 1.0
+    # The same operations in the same order as fts5_aux.c, so the doubles come out the same.
+    norms = K1 * (1 - B + B * lengths.astype(np.float64) / avgdl)
+    impacts = (freqs * (K1 + 1.0)) / (freqs + norms[rows])
+    hits = np.diff(offsets).astype(np.float64)
+    idf = np.log((n_rows - hits + 0.5) / (hits + 0.5))
+    idf[idf <= 0.0] = 1e-6
+    encoded = [s.encode("utf-8") for s in labels]
+    label_offsets = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=label_offsets[1:])
+    names = tuple(sorted(set(groups)))
+    number = {name: i for i, name in enumerate(names)}
+    return Bm25Index(
+        terms={t: i for i, t in enumerate(term_names)},
+        offsets=offsets.astype(np.int64),
+        rows=rows.astype(np.int32),
+        impacts=impacts,
+        idf=idf,
+        first_df=first_df.astype(np.int32),
+        labels=b"".join(encoded),
+        label_offsets=label_offsets,
+        groups=np.array([number[g] for g in groups], dtype=np.int32),
+        group_names=names,
+    )
+
+
+# --- persistence --------------------------------------------------------------------------------
+_ARRAYS = {  # the arrays of a level as saved, and their types
+    "offsets": np.dtype(np.int64),
+    "rows": np.dtype(np.int32),
+    "impacts": np.dtype(np.float64),
+    "idf": np.dtype(np.float64),
+    "first_df": np.dtype(np.int32),
+    "label_offsets": np.dtype(np.int64),
+    "groups": np.dtype(np.int32),
+}
+
+
+def save(path: Path, key: str, levels: dict[str, Bm25Index]) -> None:
+    """Write `levels` to `path` atomically (a temporary file beside it, then os.replace)."""
+    arrays: dict[str, np.ndarray] = {"meta": _text(json.dumps({"format": FORMAT, "key": key}))}
+    for name, index in levels.items():
+        for array in _ARRAYS:
+            arrays[f"{name}.{array}"] = getattr(index, array)
+        arrays[f"{name}.terms"] = _text("\n".join(index.terms))  # FTS5 tokens never hold a newline
+        arrays[f"{name}.labels"] = np.frombuffer(index.labels, dtype=np.uint8)
+        arrays[f"{name}.group_names"] = _text(json.dumps(index.group_names))
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            np.savez(out, allow_pickle=False, **arrays)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path, key: str, names: Sequence[str]) -> dict[str, Bm25Index] | None:
+    """The levels saved at `path` for `key`; None when the file is absent, for another key, or damaged."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(_untext(data["meta"]))
+            if meta != {"format": FORMAT, "key": key}:
+                log.info("BM25 cache %s is for another index state: rebuilding it", path)
+                return None
+            levels = {name: _level(data, name) for name in names}
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a cache: whatever is wrong with the file (truncated, not a zip, bad arrays), rebuild
+        log.warning("BM25 cache %s is unreadable (%s: %s): rebuilding it", path, type(exc).__name__, exc)
+        return None
+    return levels
+
+
+def _level(data: np.lib.npyio.NpzFile, name: str) -> Bm25Index:
+    """One level read back, its shapes checked (a damaged file raises ValueError)."""
+    got = {array: data[f"{name}.{array}"] for array in _ARRAYS}
+    if any(got[array].dtype != dtype or got[array].ndim != 1 for array, dtype in _ARRAYS.items()):
+        raise ValueError(f"unexpected array types in level {name!r}")
+    terms = _untext(data[f"{name}.terms"])
+    term_list = terms.split("\n") if terms else []
+    labels = data[f"{name}.labels"].tobytes()
+    index = Bm25Index(
+        terms={t: i for i, t in enumerate(term_list)},
+        offsets=got["offsets"],
+        rows=got["rows"],
+        impacts=got["impacts"],
+        idf=got["idf"],
+        first_df=got["first_df"],
+        labels=labels,
+        label_offsets=got["label_offsets"],
+        groups=got["groups"],
+        group_names=tuple(json.loads(_untext(data[f"{name}.group_names"]))),
+    )
+    n_terms, n_rows, n_post = len(term_list), len(index.groups), len(index.rows)
+    sound = (
+        len(index.offsets) == n_terms + 1
+        and len(index.idf) == n_terms == len(index.first_df)
+        and len(index.impacts) == n_post
+        and int(index.offsets[0]) == 0
+        and int(index.offsets[-1]) == n_post
+        and bool(np.all(np.diff(index.offsets) >= 0))
+        and len(index.label_offsets) == n_rows + 1
+        and int(index.label_offsets[-1]) == len(labels)
+        and (n_post == 0 or (int(index.rows.min()) >= 0 and int(index.rows.max()) < n_rows))
+        and (n_rows == 0 or int(index.groups.max()) < len(index.group_names))
+    )
+    if not sound:
+        raise ValueError(f"inconsistent arrays in level {name!r}")
+    return index
+
+
+def _text(s: str) -> np.ndarray:
+    return np.frombuffer(s.encode("utf-8"), dtype=np.uint8)
+
+
+def _untext(a: np.ndarray) -> str:
+    return a.tobytes().decode("utf-8")
