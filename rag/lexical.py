@@ -276,6 +276,8 @@ class LexicalIndex:
     def close(self) -> None:
         """Close the database."""
         self.db.close()
+        if self._tokenizer is not None:
+            self._tokenizer.db.close()
 
     # --- plumbing -------------------------------------------------------------------------
     def _transaction(self) -> _Transaction:
