@@ -110,8 +110,9 @@ def fingerprint(source: Path, extra: str = "") -> str:
     ):
         h.update(part.encode())
     for path in sorted(source.rglob("*") if source.is_dir() else [source]):
-        stat = path.stat()
-        h.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        if path.is_file():  # contents, not times: a fresh copy of the same corpus keeps its indexes
+            h.update(f"{path.relative_to(source) if source.is_dir() else path.name}:".encode())
+            h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()[:12]
 
 
