@@ -11,12 +11,14 @@ both on an index that holds the MultiHop-RAG corpus, the second one *given the g
 3. inside the gold article, how often the chunk holding the evidence is among the top 1/2/3 chunks
    by the question's words (rarity-weighted coverage), by the question's embedding against the stored
    chunk vectors, and by both;
-4. the same for the top 1–4 sentences (each cited alone) by the question's and clauses' words.
+4. the same for the top 1–4 sentences (each cited alone) by the question's and clauses' words, and with
+   `--sentence-vectors` also by their embeddings (every sentence of the gold articles is embedded for it:
+   ~19,000 sentences, several minutes here), each sentence alone and with its neighbours (±1).
 
-    .venv/bin/python -m benchmarks.evidence_ceiling --data-dir /tmp/mh-data \
+    .venv/bin/python -m benchmarks.evidence_ceiling --data-dir /tmp/mh-data [--sentence-vectors] \
         [--questions /work/shared/eval/multihop_rag/questions.jsonl]
 
-Read-only on the index. ~1–2 minutes on 609 articles (one retrieval per question, no re-embedding).
+Read-only on the index. ~1 minute on 609 articles without `--sentence-vectors` (one retrieval per question).
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def _share(counter: Counter[str], n: int) -> dict[str, float]:
     return {k: round(v / n, 3) for k, v in counter.items()}
 
 
-def measure(data_dir: Path, questions_path: Path) -> dict[str, object]:
+def measure(data_dir: Path, questions_path: Path, sentence_vectors: bool = False) -> dict[str, object]:
     """The four measurements above, as one dict."""
     pipeline = build_pipeline(Settings(data_dir=data_dir))
     questions = [json.loads(line) for line in questions_path.read_text().splitlines() if line.strip()]
@@ -81,6 +83,7 @@ def measure(data_dir: Path, questions_path: Path) -> dict[str, object]:
     recall_at: Counter[str] = Counter()
     chunk_hits: Counter[str] = Counter()
     sentence_hits: Counter[str] = Counter()
+    vectors = _sentence_vectors(pipeline, answerable, texts) if sentence_vectors else {}
     evidence = 0
     for number, q in enumerate(answerable, 1):
         if number % 20 == 0:
@@ -111,7 +114,7 @@ def measure(data_dir: Path, questions_path: Path) -> dict[str, object]:
             good = {i for i, (_, s, e) in enumerate(own) if needle in normalise(article[s:e])}
             if good:
                 _oracle_chunks(pipeline, question, article, own, good, vector, chunk_hits)
-            _oracle_sentences(question, parts, article, needle, sentence_hits)
+            _oracle_sentences(question, parts, article, needle, sentence_hits, vectors.get(doc), pipeline)
     return {
         "questions": len(answerable),
         "evidence": evidence,
@@ -147,24 +150,56 @@ def _oracle_chunks(
             hits[f"{name} top{top}"] += rank < top
 
 
-def _oracle_sentences(question: str, parts: list[str], article: str, needle: str, hits: Counter[str]) -> None:
+def _sentence_vectors(pipeline: object, questions: list[dict], texts: dict[str, str]) -> dict[str, np.ndarray]:
+    """Unit vectors of every sentence of every gold article (embedded here, not stored anywhere)."""
+    docs = sorted({d for q in questions for d in q["gold_evidence_doc_ids"]})
+    print(f"  embedding the sentences of {len(docs)} gold articles", flush=True)
+    out = {}
+    for doc in docs:
+        article = texts[doc]
+        sentences = [article[s:e] for s, e in sentence_spans(article)]
+        out[doc] = np.asarray(pipeline.embedder.embed_documents(sentences), dtype=np.float32)  # type: ignore[attr-defined]
+    return out
+
+
+def _oracle_sentences(
+    question: str,
+    parts: list[str],
+    article: str,
+    needle: str,
+    hits: Counter[str],
+    vectors: np.ndarray | None,
+    pipeline: object,
+) -> None:
     spans = sentence_spans(article)
     pool = [_stems(article[s:e]) for s, e in spans]
-    scores = _z(_coverage(question, pool)) + _z(np.max([_coverage(p, pool) for p in parts], axis=0))
-    order = list(np.argsort(-scores, kind="stable"))
-    for top in (1, 2, 3, 4):
-        hits[f"top{top}"] += any(needle in normalise(article[s:e]) for s, e in (spans[i] for i in order[:top]))
+    words = _z(_coverage(question, pool)) + _z(np.max([_coverage(p, pool) for p in parts], axis=0))
+    scorers = {"words": words}
+    if vectors is not None:
+        embed = pipeline.embedder.embed_query  # type: ignore[attr-defined]
+        dense = [vectors @ np.asarray(embed(text), dtype=np.float32) for text in [question, *parts]]
+        scorers["words+embeddings"] = words + _z(dense[0]) + _z(np.max(dense[1:], axis=0))
+    for name, scores in scorers.items():
+        order = list(np.argsort(-scores, kind="stable"))
+        for around in (0, 1) if vectors is not None else (0,):
+            for top in (1, 2, 3, 4):
+                windows = [
+                    (spans[max(0, i - around)][0], spans[min(len(spans) - 1, i + around)][1]) for i in order[:top]
+                ]
+                label = f"{name} top{top}" + (f" ±{around}" if around else "")
+                hits[label] += any(needle in normalise(article[s:e]) for s, e in windows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.evidence_ceiling", description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="an index holding the MultiHop-RAG corpus")
     parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
+    parser.add_argument("--sentence-vectors", action="store_true", help="also rank sentences by their embeddings")
     args = parser.parse_args(argv)
     if not args.questions.is_file():
         print(f"no questions at {args.questions}: pass --questions FILE.jsonl")
         return 2
-    print(json.dumps(measure(args.data_dir, args.questions), indent=2))
+    print(json.dumps(measure(args.data_dir, args.questions, args.sentence_vectors), indent=2, ensure_ascii=False))
     return 0
 
 
