@@ -121,6 +121,7 @@ class Expectation:
     kind: str = ""  # date, duration, number, place, person, name, list
     nouns: tuple[str, ...] = ()  # stems of the asked-for noun: "which news agency" → ("agency",)
     time_count: bool = False  # "how many years": years count as the numbers asked for
+    role: tuple[str, ...] = ()  # "who is the president of China": stems the answer's sentence or passage must hold
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,8 @@ def expectation(question: str) -> Expectation:
     """What kind of thing the question asks for, read from its question words."""
     role = _WHO_IS_THE.search(question)
     if role:  # "Who is the Russian foreign minister?": a person, named beside "minister"
-        return Expectation("person", (stem(bare(role["np"].split()[-1])),))
+        described = {stem(w) for w in terms(question)} - {stem(w) for w in FRAMING}
+        return Expectation("person", (stem(bare(role["np"].split()[-1])),), role=tuple(sorted(described)))
     for kind, pattern in _EXPECT:
         m = pattern.search(question)
         if m:
@@ -221,7 +223,7 @@ def _next_to_noun(text: str, nouns: tuple[str, ...], known: set[str]) -> bool | 
     for i in at:
         for step in (-1, 1):
             j = i + step
-            while 0 <= j < len(toks) and (bare(toks[j]) in _SKIPPABLE or bare(toks[j]) in known):
+            while 0 <= j < len(toks) and (bare(toks[j]) in _SKIPPABLE or (bare(toks[j]) in known and terms(toks[j]))):
                 j += step
             if 0 <= j < len(toks) and identifies(j):
                 return True
@@ -250,6 +252,8 @@ def fits(text: str, expect: Expectation, known: set[str]) -> bool:
         return bool(found) or (kind == "duration" and has_date(text))
     if kind == "person":
         beside = _next_to_noun(text, expect.nouns, known) if expect.nouns else None
+        if expect.role:  # a role asked for is answered only where the role is named, a name beside it
+            return bool(beside)
         return beside if beside is not None else bool(names(text, known))
     if kind == "place":
         return _located(text, known)
@@ -452,7 +456,8 @@ class ExtractiveAnswerer:
             support = cfg.own_weight * _coverage(weights, s.own) + (1 - cfg.own_weight) * _coverage(weights, s.context)
             prior = 0.15 * (p.dense if p.dense is not None else 0.0) - 0.02 * s.rank
             bonus = self._speaker_bonus(s, speaker_stems) - (0.1 if _is_heading(s.text) else 0.0)
-            out.append(_Scored(support + prior + bonus, support, fits(s.text, expect, known), s))
+            fit = fits(s.text, expect, known) and set(expect.role) <= s.own | s.context  # of China, not of Russia
+            out.append(_Scored(support + prior + bonus, support, fit, s))
         out.sort(key=lambda x: -x.score)
         return out
 

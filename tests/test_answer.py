@@ -97,7 +97,11 @@ def test_a_sentence_opening_with_a_pronoun_is_read_with_the_one_before() -> None
         ("Which Russian city will host the days?", Expectation("place")),
         ("Who signed the treaty?", Expectation("person")),
         ("Who is Alexey Dedov?", Expectation()),  # asks for a description, not a name
-        ("Who is the Russian foreign minister?", Expectation("person", ("minister",))),  # a name beside the role
+        # a name beside the role, in a sentence or passage that says all the role is
+        (
+            "Who is the Russian foreign minister?",
+            Expectation("person", ("minister",), role=("foreign", "minister", "russian")),
+        ),
         ("Which news agency did he talk to?", Expectation("name", ("agency",))),
         ("In which sectors do they cooperate?", Expectation("list", ("sector",))),
         ("What is the name of Oman's special representative?", Expectation("name", ("representativ",))),
@@ -127,6 +131,8 @@ def test_expectation(question: str, expected: Expectation) -> None:
         ("How many films take part?", "Moscow hosts the first ceremony with films taking part.", False),  # ordinal
         ("Who is the foreign minister?", "Iran’s Minister of Culture, Seyed Salehi, attended.", False),  # whose
         ("Who is the Russian ambassador?", "Russian Ambassador Alexey Dedov spoke.", True),
+        ("Who is the minister of Iran?", "Iran’s Minister of Culture attended.", False),  # "of" is no name
+        ("Who is the ambassador?", "The ambassador spoke; Dedov did not.", False),  # a role needs its name beside it
     ],
 )
 def test_fits(question: str, sentence: str, expected: bool) -> None:
@@ -145,6 +151,16 @@ def test_fits(question: str, sentence: str, expected: bool) -> None:
 )
 def test_parse_speaker(question: str, expected: tuple[str, str] | None) -> None:
     assert parse_speaker(question) == expected
+
+
+def test_a_role_is_answered_only_where_all_of_it_is_said() -> None:
+    # the sentence names presidents, but nothing around it says "of China"
+    text = "Signed on January 17, 2025, by Presidents Vladimir Putin and Masoud Pezeshkian, the treaty is in force."
+    found = [Passage(Chunk("t:0", "t", text, 0, len(text), (1,), "Treaty signed", "Wire"), score=1.0)]
+    answerer = ExtractiveAnswerer()
+    assert answerer.answer("Who is the president of China?", found).text == REFUSAL
+    assert answerer.answer("Who is the president of Russia?", found).text == REFUSAL
+    assert answerer.answer("Who signed the treaty?", found).text == f"{text} [1]"
 
 
 # --- questions of several parts, across articles and outlets ---------------------------------------------------
