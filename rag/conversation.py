@@ -13,6 +13,13 @@ _DEMONSTRATIVE = re.compile(r"\b(?:that|this|these|those)\s+(?P<noun>[a-z]+)\b",
 _ELLIPSIS = re.compile(
     r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(?P<rest>.+?)\s*\??\s*$|^\s*and\s+(?P<and>.+?)\s*\?\s*$", re.I
 )
+# "Where?", "And when exactly?": a question word alone asks the earlier question again, for another thing.
+_BARE_WH = re.compile(
+    r"^\s*(?:and|but|so)?\s*(?P<wh>when|where|why|who|how(?:\s+(?:many|much|long|often))?)"
+    r"(?:\s+(?:exactly|then|so))?\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
+_LEADING_WH = re.compile(r"^\s*(?:who|what|when|where|why|which|how(?:\s+(?:many|much|long|often))?)\b", re.I)
 _QUESTION_WORDS = frozenset(
     "what who whom whose when where which why how is are was were did do does has have had can could "
     "will would should and but or so also tell give list name".split()
@@ -87,7 +94,26 @@ def topic_of(question: str) -> str | None:
 
 def is_followup(question: str) -> bool:
     """True when the question leans on an earlier one: a pronoun, a demonstrative, "what about X?"."""
-    return bool(_ANAPHOR.search(question) or _DEMONSTRATIVE.search(question) or _ELLIPSIS.match(question))
+    return bool(
+        _ANAPHOR.search(question)
+        or _DEMONSTRATIVE.search(question)
+        or _ELLIPSIS.match(question)
+        or _BARE_WH.match(question)
+    )
+
+
+def _resolve_bare_wh(question: str, previous: str) -> str | None:
+    """ "Where?" after "Who signed the treaty?" → "Where signed the treaty?" (the words the answerer reads:
+    what kind of answer, about what); after "Did Russia sign it?" → "Where did Russia sign it?"."""
+    m = _BARE_WH.match(question)
+    if not m:
+        return None
+    wh = m["wh"].lower().capitalize()
+    lead = _LEADING_WH.match(previous)
+    if lead:
+        return f"{wh}{previous[lead.end() :]}"
+    rest = previous.strip()
+    return f"{wh} {rest[:1].lower()}{rest[1:]}"
 
 
 def _resolve_ellipsis(question: str, previous: str) -> str | None:
@@ -111,7 +137,7 @@ def resolve_followup(question: str, history: list[str]) -> str:
     """
     if not history or not is_followup(question):
         return question
-    elliptic = _resolve_ellipsis(question, history[-1])
+    elliptic = _resolve_bare_wh(question, history[-1]) or _resolve_ellipsis(question, history[-1])
     if elliptic:
         return elliptic
     personal = re.search(r"\b(?:he|she|him|his|her|hers)\b", question, re.IGNORECASE) is not None

@@ -37,6 +37,15 @@ from rag.conversation import Conversation, is_followup, resolve_followup, topic_
         ),
         # "what about X?" repeats the earlier question about X
         (["What did Dedov say about Oman?"], "What about sanctions?", "What did Dedov say about sanctions?"),
+        # a question word alone asks the earlier question for another thing
+        (["Who signed the treaty?"], "Where?", "Where signed the treaty?"),
+        (
+            ["When was the Comprehensive Strategic Partnership Treaty signed?"],
+            "And where exactly?",
+            "Where was the Comprehensive Strategic Partnership Treaty signed?",
+        ),
+        (["Did Russia sign the treaty?"], "Why?", "Why did Russia sign the treaty?"),
+        (["Who signed the treaty?"], "How many?", "How many signed the treaty?"),
         # the latest question that names something is used
         (
             ["Who is Seyed Abbas Salehi?", "Is the treaty in force?"],
@@ -74,6 +83,8 @@ def test_topic_of(question: str, topic: str | None) -> None:
         ("When did he serve?", True),
         ("Have sanctions stopped that work?", True),
         ("What about sanctions?", True),
+        ("Where?", True),
+        ("Where is Bushehr?", False),
         ("When was the treaty signed?", False),
     ],
 )
