@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
 
@@ -37,6 +37,9 @@ _SPEECH_VERBS = re.compile(
     r"\b(?:said|says|added|stressed|noted|told|emphasi[sz]ed|described|insisted|warned|explained|argued|"
     r"claimed|according to|reiterated|highlighted|wrote|asked)\b",
     re.IGNORECASE,
+)
+_SPEAKER_PRONOUN = re.compile(
+    r"\b(?:he|she)\s+(?:said|says|added|stressed|noted|told|emphasi[sz]ed|insisted|warned)\b", re.I
 )
 _AUX = r"(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could|should|may|might)"
 # Question words that say what kind of answer is wanted; matched on the question, in this order.
@@ -164,6 +167,7 @@ class _Scored:
     support: float
     fits: bool  # holds the kind of thing the question asks for
     sentence: _Sentence
+    said: bool = False  # quotes or reports the words of the speaker the question names
 
 
 def parse_speaker(question: str) -> tuple[str, str] | None:
@@ -448,6 +452,7 @@ class ExtractiveAnswerer:
         speaker = parse_speaker(question)
         weights = _weights(speaker[1] if speaker and speaker[1] else question, self.idf, sentences)
         speaker_stems = _stems_of(speaker[0]) if speaker else set()
+        named = speaker is not None and any(w[:1].isupper() for w in speaker[0].split())  # "Putin", not "the article"
         expect = expectation(question)
         known = _question_words(question)
         out = []
@@ -455,9 +460,12 @@ class ExtractiveAnswerer:
             p = passages[s.rank]
             support = cfg.own_weight * _coverage(weights, s.own) + (1 - cfg.own_weight) * _coverage(weights, s.context)
             prior = 0.15 * (p.dense if p.dense is not None else 0.0) - 0.02 * s.rank
-            bonus = self._speaker_bonus(s, speaker_stems) - (0.1 if _is_heading(s.text) else 0.0)
+            said = self._speaker_bonus(s, speaker_stems)
+            bonus = said - (0.1 if _is_heading(s.text) else 0.0)
             fit = fits(s.text, expect, known) and set(expect.role) <= s.own | s.context  # of China, not of Russia
-            out.append(_Scored(support + prior + bonus, support, fit, s))
+            out.append(_Scored(support + prior + bonus, support, fit, s, said > 0))
+        if named and not any(x.said for x in out):  # what Putin said, where nothing is quoted from him
+            out = [replace(x, fits=False) for x in out]
         out.sort(key=lambda x: -x.score)
         return out
 
@@ -466,7 +474,8 @@ class ExtractiveAnswerer:
         if not speaker or not (speaker & s.context):
             return 0.0
         quoted = any(q in s.text for q in _QUOTE_MARKS)
-        attributed = bool(_SPEECH_VERBS.search(s.text)) and bool(speaker & s.own)
+        told = bool(speaker & s.own) or bool(_SPEAKER_PRONOUN.search(s.text))  # "Russia, he noted, has …"
+        attributed = bool(_SPEECH_VERBS.search(s.text)) and told
         return self.config.quote_bonus if (quoted or attributed) else 0.0
 
     def _choose(self, scored: list[_Scored]) -> list[_Sentence]:

@@ -48,6 +48,7 @@ ALL = passages(0, 1, 2, 3, 4)
         ("Which Iranian films will be shown at the ceremony?", REFUSAL),  # films mentioned, none named
         ("How much did Oman pay for the talks?", REFUSAL),  # no amount anywhere
         ("Who won the 2022 football World Cup?", REFUSAL),  # nothing about it
+        ("What did Putin say about Oman?", REFUSAL),  # Oman is there, but nothing Putin said
     ],
 )
 def test_answers_and_refusals(question: str, answer: str) -> None:
