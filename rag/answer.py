@@ -57,7 +57,8 @@ _EXPECT = (
         "number",
         re.compile(
             r"\bhow\s+(?:many|much)\b|\bwhat\s+(?:is|was|were|are)\s+the\s+(?:total\s+|overall\s+)?"
-            r"(?:number|amount|value|cost|price|percentage|share|sum)\s+of\b",
+            r"(?:number|amount|value|cost|price|percentage|share|sum)\s+of\b"
+            r"|^(?:and\s+)?(?:what|which)\s+(?:percentage|proportion|share|fraction|number|amount|sum)\s+of\b",
             re.IGNORECASE,
         ),
     ),

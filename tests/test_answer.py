@@ -94,6 +94,7 @@ def test_a_sentence_opening_with_a_pronoun_is_read_with_the_one_before() -> None
         ("How many years passed between them?", Expectation("number", time_count=True)),
         ("How many people attended?", Expectation("number")),
         ("What was the total value of the trade?", Expectation("number")),
+        ("What percentage of the trade is oil?", Expectation("number")),
         ("Where was it signed?", Expectation("place")),
         ("Which Russian city will host the days?", Expectation("place")),
         ("Who signed the treaty?", Expectation("person")),
