@@ -124,9 +124,16 @@ def _resolve_ellipsis(question: str, previous: str) -> str | None:
     rest = (m["rest"] or m["and"]).strip()
     about = re.search(r"\b(about|on|regarding)\s+.+?(\?*)$", previous, re.IGNORECASE)
     if about:
+        rest = re.sub(rf"^{about.group(1)}\s+", "", rest, flags=re.IGNORECASE)  # "and about X?": one "about"
         return f"{previous[: about.start()]}{about.group(1)} {rest}?"
     topic = topic_of(previous)
-    return previous.replace(topic, rest, 1) if topic else None
+    if not topic or topic not in previous:
+        return None
+    before = previous[: previous.index(topic)].split()
+    first, _, tail = rest.partition(" ")
+    if before and tail and first.lower() == before[-1].lower():  # "And in Tehran?" after "… serve in Islamabad?"
+        rest = tail
+    return previous.replace(topic, rest, 1)
 
 
 def resolve_followup(question: str, history: list[str]) -> str:

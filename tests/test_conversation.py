@@ -37,6 +37,8 @@ from rag.conversation import Conversation, is_followup, resolve_followup, topic_
         ),
         # "what about X?" repeats the earlier question about X
         (["What did Dedov say about Oman?"], "What about sanctions?", "What did Dedov say about sanctions?"),
+        (["What did Dedov say about Oman?"], "And about sanctions?", "What did Dedov say about sanctions?"),
+        (["When did Dedov serve in Islamabad?"], "And in Tehran?", "When did Dedov serve in Tehran?"),
         # a question word alone asks the earlier question for another thing
         (["Who signed the treaty?"], "Where?", "Where signed the treaty?"),
         (
