@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer import REFUSAL, Expectation, ExtractiveAnswerer, expectation, fits, parse_speaker
+from rag.answer import REFUSAL, ExtractiveAnswerer
+from rag.kinds import Expectation, expectation, fits, parse_speaker
 from rag.types import Chunk, Passage
 
 ARTICLE = (
