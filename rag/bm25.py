@@ -138,11 +138,11 @@ def build(
     number = {name: i for i, name in enumerate(names)}
     return Bm25Index(
         terms={t: i for i, t in enumerate(term_names)},
-        offsets=offsets.astype(np.int64),
-        rows=rows.astype(np.int32),
+        offsets=offsets.astype(np.int64, copy=False),
+        rows=rows.astype(np.int32, copy=False),
         impacts=impacts,
         idf=idf,
-        first_df=first_df.astype(np.int32),
+        first_df=first_df.astype(np.int32, copy=False),
         labels=b"".join(encoded),
         label_offsets=label_offsets,
         groups=np.array([number[g] for g in groups], dtype=np.int32),

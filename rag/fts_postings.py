@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 TOKENIZE = "porter unicode61 remove_diacritics 2"  # the tokenizer of every FTS5 table of the index
-_BATCH_INSTANCES = 2_000_000  # token instances read per query (bounds the memory of a build)
+_BATCH_INSTANCES = 1_000_000  # token instances read per query (bounds the memory of a build)
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Postings:
 
     terms: list[str]
     offsets: np.ndarray  # int64 [terms + 1]
-    rows: np.ndarray  # int64 [postings]: row numbers (positions in the rowids given), ascending per term
+    rows: np.ndarray  # int32 [postings]: row numbers (positions in the rowids given), ascending per term
     freqs: np.ndarray  # float64 [postings]: Σ weight[col] · occurrences in col
     first_df: np.ndarray  # int64 [terms]: rows holding the term in column 0
     lengths: np.ndarray  # int64 [rows]: tokens of each row over all columns
@@ -84,7 +84,8 @@ def read_postings(
         starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
         freqs = np.add.reduceat(w[col], starts)
         in_first = np.add.reduceat((col == 0).astype(np.int64), starts) > 0
-        parts.append((term[starts], row[starts], freqs, in_first))
+        parts.append((term[starts].astype(np.int32), row[starts].astype(np.int32), freqs, in_first))
+        del flat, term, col, docs, row, key
     post_term = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
     offsets = np.zeros(len(terms) + 1, dtype=np.int64)
     np.cumsum(np.bincount(post_term, minlength=len(terms)), out=offsets[1:])
