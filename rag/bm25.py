@@ -162,8 +162,8 @@ _ARRAYS = {  # the arrays of a level as saved, and their types
 }
 
 
-def save(path: Path, key: str, levels: dict[str, Bm25Index]) -> None:
-    """Write `levels` to `path` atomically (a temporary file beside it, then os.replace)."""
+def save(path: Path, key: str, levels: dict[str, Bm25Index], mode: int = 0o644) -> None:
+    """Write `levels` to `path` atomically (a temporary file beside it, then os.replace), with permissions `mode`."""
     arrays: dict[str, np.ndarray] = {"meta": _text(json.dumps({"format": FORMAT, "key": key}))}
     for name, index in levels.items():
         for array in _ARRAYS:
@@ -177,6 +177,7 @@ def save(path: Path, key: str, levels: dict[str, Bm25Index]) -> None:
             np.savez(out, allow_pickle=False, **arrays)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp, mode)  # mkstemp makes it private; readable by whoever may read the index
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -55,7 +55,7 @@ def open_levels(db_path: Path, weights: Sequence[float]) -> Bm25Levels:
         chunks, articles = build_levels(db, weights)
         log.info("BM25 index of version %d built in %.2f s", version, time.perf_counter() - started)
         try:
-            bm25.save(path, key, {"chunks": chunks, "articles": articles})
+            bm25.save(path, key, {"chunks": chunks, "articles": articles}, mode=db_path.stat().st_mode & 0o666)
         except OSError as exc:
             log.warning("cannot save the BM25 index to %s (%s): every process will build it", path, exc)
         return Bm25Levels(version, chunks, articles)
