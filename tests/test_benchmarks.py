@@ -166,3 +166,17 @@ def test_bm25_worker_builds_then_loads(seeded_copy: Path) -> None:
     loaded = run_worker("bm25", data_dir=str(seeded_copy), build=False).result
     assert (built["saved"], loaded["saved"]) == (True, True)
     assert (seeded_copy / "index.bm25.npz").is_file()
+
+
+def test_bm25_check_agrees_with_fts5(seeded_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from benchmarks.bm25_check import main
+
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        "".join(json.dumps({"question": q}) + "\n" for q in ["What did Dedov say about Oman?", "Who is Dedov?"])
+    )
+    main([str(seeded_copy), "--questions", "5", "--questions-file", str(questions)])
+    result = json.loads(capsys.readouterr().out)
+    assert (result["questions"], result["differ"]) == (2, 0)
