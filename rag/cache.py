@@ -6,7 +6,7 @@ which neither the (uncased) embedding model, FTS5 nor the answerer tell apart, s
 is the answer the pipeline would give again. Entries of another index version are dropped as soon
 as a question is asked at a new one; within a version the least recently used entry goes when the cache is full.
 The pipeline does not put in the extractive answer an LLM answerer gave because its model failed or timed
-out (`LLMAnswerer.after_failure`): asked again, the model may well reply.
+out (`Answer.stand_in`): asked again, the model may well reply.
 """
 
 from __future__ import annotations

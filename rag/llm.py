@@ -12,10 +12,9 @@ from __future__ import annotations
 import html
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Protocol
 
@@ -165,7 +164,6 @@ class LLMAnswerer:
         self.checker = checker
         self.fallback = fallback
         self.config = config or LLMConfig()
-        self._failed = threading.local()  # per thread: the extractive answer last given because the model failed
 
     def answer(self, question: str, passages: Sequence[Passage], on_partial: OnPartial | None = None) -> Answer:
         """A checked generated answer, the extractive one when the model's cannot stand, or the refusal.
@@ -181,8 +179,7 @@ class LLMAnswerer:
             draft = self._draft(question, numbered, on_partial)
         except Exception as exc:  # any provider error (HTTP, time-out, parsing): the user still gets an answer
             log.warning("chat model failed (%s: %s); giving the extractive answer", type(exc).__name__, exc)
-            self._failed.answer = self.fallback.answer(question, passages)
-            return self._failed.answer
+            return replace(self.fallback.answer(question, passages), stand_in=True)  # asked again, it may reply
         sentences = split_sentences(draft)
         if sentences and all(is_refusal(s) for s in sentences):
             log.info("chat model found no answer in %d passages; refusing", len(numbered))
@@ -198,13 +195,6 @@ class LLMAnswerer:
             return self.fallback.answer(question, passages)
         text, citations = renumber(render(kept), numbered)
         return Answer(question=question, text=text, refused=False, citations=citations, passages=tuple(passages))
-
-    def after_failure(self, answer: Answer) -> bool:
-        """Whether `answer` is the extractive one this thread was last given because the model failed or timed out.
-
-        Such an answer is not worth keeping (e.g. in the answer cache): asked again, the model may well reply.
-        """
-        return getattr(self._failed, "answer", None) is answer
 
     def messages(self, question: str, numbered: dict[int, Passage]) -> list[BaseMessage]:
         """The prompt filled in: passages, question and, when the template asks for it, the refusal."""

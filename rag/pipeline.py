@@ -228,8 +228,7 @@ class Pipeline:
                 answer = cast(StreamingAnswerer, self.answerer).answer(standalone, passages, on_partial=on_partial)
             else:
                 answer = self.answerer.answer(standalone, passages)
-            after_failure = getattr(self.answerer, "after_failure", None)  # LLMAnswerer: the model failed this time
-            if self.cache is not None and not (after_failure and after_failure(answer)):
+            if self.cache is not None and not answer.stand_in:
                 self.cache.put(standalone, version, answer)
         answer = replace(
             answer,

@@ -91,6 +91,7 @@ class Answer:
     passages: tuple[Passage, ...] = ()  # everything retrieval ranked, best first
     standalone_question: str = ""
     latency_ms: float = 0.0
+    stand_in: bool = False  # the extractive answer given because the chat model failed: not worth caching
 
     @property
     def retrieved_doc_ids(self) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -260,7 +261,7 @@ def test_too_little_surviving_gives_the_extractive_answer(
     draft = f"Dedov praised Oman [{n}]. Oman will host a summit on Mars [{n}]. Oman signed a pact with Peru [{n}]."
     with caplog.at_level(logging.WARNING, logger="rag.llm"):
         answer = answerer(scripted(draft), seeded, prompts).answer(Q, oman)
-    assert answer == ExtractiveAnswerer(idf=seeded.idf).answer(Q, oman)
+    assert answer == ExtractiveAnswerer(idf=seeded.idf).answer(Q, oman)  # the model replied: no stand-in
     assert "1 of 3 sentences supported" in caplog.text or "0 of 3 sentences supported" in caplog.text
 
 
@@ -279,7 +280,7 @@ def test_model_failures_give_the_extractive_answer_with_a_log_line(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="rag.llm"):
         answer = answerer(model, seeded, prompts).answer(Q, oman)
-    assert answer == ExtractiveAnswerer(idf=seeded.idf).answer(Q, oman)
+    assert answer == replace(ExtractiveAnswerer(idf=seeded.idf).answer(Q, oman), stand_in=True)  # flagged: not cached
     assert "chat model failed" in caplog.text
 
 
@@ -351,7 +352,7 @@ def test_streaming_past_the_time_limit_gives_the_extractive_answer(
     partials: list[str] = []
     slow = answerer(scripted(f"Dedov said that {OMAN} [1]."), seeded, prompts, timeout=0.0)
     answer = slow.answer(Q, oman, on_partial=partials.append)
-    assert answer == ExtractiveAnswerer(idf=seeded.idf).answer(Q, oman)
+    assert answer == replace(ExtractiveAnswerer(idf=seeded.idf).answer(Q, oman), stand_in=True)  # flagged: not cached
     assert partials == []
 
 
