@@ -313,3 +313,10 @@ def test_rankings_on_multihop_rag_articles_are_fts5s(tmp_path: Path) -> None:
         sources = [outlets[i % len(outlets)]] if i % 3 == 0 else None
         assert_same_ranking(index.search(question, 100, sources), index._fts_search(words, 100, sources))
         assert_same_ranking(index.search_articles(question, 50, sources), fts5_articles(index, question, 50, sources))
+
+
+def test_an_empty_index_searches_to_nothing(tmp_path: Path) -> None:
+    index = LexicalIndex(tmp_path / "index.sqlite3")
+    assert (index.search("Iran", 5), index.search_articles("Iran", 5)) == ([], [])
+    assert index.document_frequency(["Iran"]) == ({"Iran": 0}, 0)
+    assert LexicalIndex(tmp_path / "index.sqlite3").search("Iran", 5, ["Reuters"]) == []  # loaded from the file
