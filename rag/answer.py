@@ -36,6 +36,12 @@ _SPEECH_VERBS = re.compile(
 _SPEAKER_PRONOUN = re.compile(
     r"\b(?:he|she)\s+(?:said|says|added|stressed|noted|told|emphasi[sz]ed|insisted|warned)\b", re.I
 )
+# What says things in news without being quoted: "what did a Beta Times article say".
+_PUBLICATION = re.compile(
+    r"\b(?:article|report|story|piece|post|blog|column|editorial|coverage|outlet|newspaper|magazine|site|website"
+    r"|paper|news|press|headline|statement|document|treaty|agreement|resolution|law|study|survey)s?\b",
+    re.IGNORECASE,
+)
 _PRONOUN_START = re.compile(r"^[“\"‘']?(?:he|she|they|it|this|these|that|his|her|their|its)\b", re.IGNORECASE)
 IdfFn = Callable[[Sequence[str]], dict[str, float]]
 
@@ -160,6 +166,11 @@ def _span(chunk: Chunk, span: tuple[int, int]) -> str:
 def _coverage(weights: dict[str, float], stems: frozenset[str]) -> float:
     total = sum(weights.values())
     return sum(w for s, w in weights.items() if s in stems) / total if total else 0.0
+
+
+def _is_person(speaker: str) -> bool:
+    """A named speaker whose words an article would quote: "Putin", "Dedov" — not "a Beta Times article"."""
+    return any(w[:1].isupper() for w in speaker.split()) and not _PUBLICATION.search(speaker)
 
 
 def _is_heading(text: str) -> bool:
@@ -290,7 +301,7 @@ class ExtractiveAnswerer:
         speaker = parse_speaker(question)
         weights = _weights(speaker[1] if speaker and speaker[1] else question, self.idf, sentences)
         speaker_stems = _stems_of(speaker[0]) if speaker else set()
-        named = speaker is not None and any(w[:1].isupper() for w in speaker[0].split())  # "Putin", not "the article"
+        named = speaker is not None and _is_person(speaker[0])
         expect = expectation(question)
         known = question_words(question)
         out = []

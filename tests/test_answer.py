@@ -50,6 +50,11 @@ ALL = passages(0, 1, 2, 3, 4)
         ("How much did Oman pay for the talks?", REFUSAL),  # no amount anywhere
         ("Who won the 2022 football World Cup?", REFUSAL),  # nothing about it
         ("What did Putin say about Oman?", REFUSAL),  # Oman is there, but nothing Putin said
+        # an article says what it reports, quoted or not
+        (
+            "What did the Envoy Interview article say about Oman?",
+            "“Oman’s mediation has been highly active and positive,” Dedov added. [1]",
+        ),
     ],
 )
 def test_answers_and_refusals(question: str, answer: str) -> None:
