@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from rag.citations import number_passages, renumber
 from rag.filters import FRAMING, clauses, is_compound, named_dates, named_sources, published_on, topic_words
@@ -77,20 +77,29 @@ class _Sentence:
 
 @dataclass(frozen=True)
 class _Candidate:
-    """A passage of a top article, with the stems of its text and of each of its sentences."""
+    """A passage of a top article, with the stems of its text and (read when needed) of each of its sentences."""
 
     passage: Passage
     order: int  # place in the retrieved passages
     doc_rank: int  # place of its article among the top articles
     stems: frozenset[str]
-    sentences: tuple[tuple[int, int, str, frozenset[str]], ...]  # (start, end, text, stems)
 
     @classmethod
     def of(cls, p: Passage, rank: tuple[int, int]) -> _Candidate:
-        chunk = p.chunk
+        return cls(p, rank[0], rank[1], _passage_stems(p.chunk.text))
+
+    @cached_property
+    def sentences(self) -> tuple[tuple[int, int, str, frozenset[str]], ...]:
+        """(start, end, text, stems) of each sentence: split only for the passages that come close to winning."""
+        chunk = self.passage.chunk
         spans = sentence_spans(chunk.text, offset=chunk.start)
-        sentences = tuple((s, e, _span(chunk, (s, e)), _sentence_stems(_span(chunk, (s, e)))) for s, e in spans)
-        return cls(p, rank[0], rank[1], frozenset().union(*(s[3] for s in sentences)), sentences)
+        return tuple((s, e, _span(chunk, (s, e)), _sentence_stems(_span(chunk, (s, e)))) for s, e in spans)
+
+
+@lru_cache(maxsize=16384)
+def _passage_stems(text: str) -> frozenset[str]:
+    """Stems of one passage (cached like a sentence's)."""
+    return frozenset(_stems_of(text))
 
 
 @lru_cache(maxsize=65536)
@@ -109,7 +118,7 @@ class _Scored:
 
 
 def _stems_of(text: str) -> set[str]:
-    return {stem(w) for w in terms(text)}
+    return set(map(stem, terms(text)))
 
 
 def _weights(focus: str, idf: IdfFn | None, sentences: Sequence[_Sentence]) -> dict[str, float]:
@@ -155,8 +164,8 @@ def _distinct(passages: Sequence[Passage], docs: list[str]) -> list[tuple[tuple[
 def _pool_weights(text: str, pool: Sequence[frozenset[str]]) -> dict[str, float]:
     """Stemmed terms of `text` weighted by their rarity among the candidate passages."""
     n = len(pool)
-    stems = {stem(w) for w in terms(ASKING.sub(" ", text))}
-    return {s: math.log(1 + n / (1 + sum(1 for p in pool if s in p))) for s in stems}
+    stems = dict.fromkeys(stem(w) for w in terms(ASKING.sub(" ", text)))  # in the text's order: sums come out
+    return {s: math.log(1 + n / (1 + sum(1 for p in pool if s in p))) for s in stems}  # the same every run
 
 
 def _span(chunk: Chunk, span: tuple[int, int]) -> str:
@@ -256,11 +265,26 @@ class ExtractiveAnswerer:
         allowed = [c for c in allowed if published_on(c.passage.chunk, dates)] or allowed
         if not allowed or len(weights) < cfg.part_min_terms:
             return
-        best = max(allowed, key=lambda c: (self._part_fit(c, weights), -c.order))
+        best = self._best_fit(allowed, weights)
         if _coverage(weights, best.stems) < cfg.part_min_support:
             return
         start, _, text, _ = max(best.sentences, key=lambda s: _coverage(weights, s[3]))
         picks.setdefault((best.passage.chunk.chunk_id, start), (best, text))
+
+    def _best_fit(self, allowed: Sequence[_Candidate], weights: dict[str, float]) -> _Candidate:
+        """The candidate of highest `_part_fit` (the earlier on a tie), reading sentences only where they can
+        matter: a sentence covers no more than its passage, so a passage covering `c` fits at most
+        (1 + part_sentence)·c, and the passages after that bound falls below the best fit so far are skipped."""
+        by_coverage = sorted(((_coverage(weights, c.stems), c) for c in allowed), key=lambda x: -x[0])
+        best: tuple[float, int] | None = None
+        winner = by_coverage[0][1]
+        for coverage, c in by_coverage:
+            if best is not None and (1 + self.config.part_sentence) * coverage < best[0]:
+                break
+            key = (self._part_fit(c, weights), -c.order)
+            if best is None or key > best:
+                best, winner = key, c
+        return winner
 
     def _part_fit(self, c: _Candidate, weights: dict[str, float]) -> float:
         """How well a passage answers one part: its coverage and its best sentence's, less its article's rank."""

@@ -20,12 +20,13 @@ STOPWORDS = frozenset(
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens of `text` (apostrophes split words: "Oman’s" → oman, s)."""
-    return [m.group().lower() for m in _WORD.finditer(text)]
+    return _WORD.findall(text.lower())
 
 
 def terms(text: str) -> list[str]:
     """Content words of `text`, in order, stopwords dropped."""
-    return [w for w in words(text) if w not in STOPWORDS]
+    stop = STOPWORDS
+    return [w for w in words(text) if w not in stop]
 
 
 @lru_cache(maxsize=65536)
