@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from rag.terms import MONTHS, STOPWORDS, WEEKDAYS
 from rag.types import Chunk
@@ -84,7 +85,8 @@ class Constraints:
     dates: tuple[date, ...] = ()
 
 
-def source_aliases(source: str) -> set[str]:
+@lru_cache(maxsize=4096)
+def source_aliases(source: str) -> frozenset[str]:
     """Lower-cased names a question may use for a source: "BBC News - Technology" → itself, "bbc news", "bbc"."""
     low = source.lower().strip()
     aliases = {low}
@@ -96,9 +98,10 @@ def source_aliases(source: str) -> set[str]:
     first = source.split()[0] if source.split() else ""
     if len(first) > 1 and first.isupper():
         aliases.add(first.lower())  # an acronym: "BBC", "FOX"
-    return {a for a in aliases if a}
+    return frozenset(a for a in aliases if a)
 
 
+@lru_cache(maxsize=4096)
 def _alias_pattern(alias: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w.])" + re.escape(alias) + r"(?![\w])", re.IGNORECASE)
 
