@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
-NUMPY_MAX_TOKENS = 2048  # calls up to this many tokens run on numpy (measured: see docs/performance.md)
+NUMPY_MAX_TOKENS = 512  # calls up to this many tokens (questions, a few sentences) run on numpy: docs/performance.md
 
 
 def resolve_model_path(name: str) -> str:
