@@ -127,13 +127,19 @@ async def _chat_action(bot: Bot, chat_id: int) -> None:
         log.debug("chat %s: typing indicator failed: %s", chat_id, exc)
 
 
+FIRST_TYPING_WAIT = 2.0  # seconds an answer waits, at most, for the first "typing…" to reach Telegram
+
+
 @contextlib.asynccontextmanager
 async def typing(bot: Bot, chat_id: int, every: float) -> AsyncIterator[None]:
     """Show "typing…" in the chat now and every `every` seconds (Telegram drops it after ~5 s) until done."""
 
+    first = asyncio.Event()
+
     async def keep_typing() -> None:
         while True:
             await _chat_action(bot, chat_id)
+            first.set()
             await asyncio.sleep(every)
 
     task = asyncio.create_task(keep_typing())
@@ -141,6 +147,9 @@ async def typing(bot: Bot, chat_id: int, every: float) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        # a fast answer must not cancel the first indicator's request half-way (it would never show)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(first.wait(), timeout=FIRST_TYPING_WAIT)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

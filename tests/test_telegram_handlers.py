@@ -21,6 +21,7 @@ from telegram import Update
 from bot.settings import Settings
 from bot.telegram import api_urls, build_application
 from bot.telegram_handlers import ADMINS_ONLY, COMMANDS, HELP, WENT_WRONG, addressed_question, deps_of
+from bot.telegram_handlers import typing as typing_indicator
 from bot.telegram_store import conversation_key
 from tests.servers import free_port
 from tests.telegram_fakes import (
@@ -773,3 +774,22 @@ def test_newsbot_telegram_without_a_token(
         "newsbot: no Telegram bot token — get one from @BotFather and set TELEGRAM_BOT_TOKEN\n"
     )
     assert not (tmp_path / "chroma").exists()  # it stopped before building the pipeline
+
+
+class SlowChatActions:
+    """A bot whose "typing…" request takes a while to reach Telegram."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str]] = []
+
+    async def send_chat_action(self, chat_id: int, action: str) -> None:
+        await asyncio.sleep(0.05)
+        self.sent.append((chat_id, action))
+
+
+@pytest.mark.asyncio
+async def test_a_fast_answer_does_not_cancel_the_first_typing_indicator() -> None:
+    bot = SlowChatActions()
+    async with typing_indicator(bot, 7, every=10.0):  # type: ignore[arg-type]
+        pass  # the answer came from the cache at once
+    assert bot.sent == [(7, "typing")]
