@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,9 +41,6 @@ class RetrievalConfig:
     date_boost: float = 0.01  # added to the score of an article published on a named date (±1 day)
     chunks_per_doc: int = 2  # passages of an article placed before the next article's
     expand_docs: int = 10  # for a question of several parts: every chunk of this many top articles is a candidate
-    parallel: bool = (
-        False  # embed and query Chroma on a worker thread while BM25 ranks: slower here (docs/performance.md)
-    )
 
 
 def reciprocal_rank_fusion(
@@ -84,7 +80,6 @@ class HybridRetriever:
         self.lexical = lexical
         self.config = config or RetrievalConfig()
         self._sources: tuple[int, tuple[str, ...]] = (-1, ())
-        self._pool: ThreadPoolExecutor | None = None
 
     def sources(self) -> tuple[str, ...]:
         """The sources of the indexed articles ("" for an article without one), cached per index version."""
@@ -100,7 +95,8 @@ class HybridRetriever:
     def retrieve(self, query: str, query_vector: Sequence[float] | None = None) -> list[Passage]:
         """Every candidate passage for `query`, best article first."""
         cfg = self.config
-        dense_job = self._dense(query, query_vector)  # the embedding and Chroma run while BM25 ranks
+        vector = query_vector if query_vector is not None else self.embedder.embed_query(query)
+        dense = self.store.search(vector, cfg.dense_candidates)
         wanted = self.constraints(query)
         lexical = self.lexical.search(query, cfg.lexical_candidates)
         more, more_weights = [], []
@@ -116,7 +112,6 @@ class HybridRetriever:
             [d for d, _ in self.lexical.search_articles(query, cfg.article_candidates, sources)]
             for sources in [None, *([s] for s in wanted.sources)]
         ]
-        dense = dense_job.result()
         rankings = [[cid for cid, _ in dense], [cid for cid, _ in lexical], *more]
         weights = [cfg.dense_weight, cfg.lexical_weight, *more_weights]
         fused = reciprocal_rank_fusion(rankings, weights, cfg.rrf_k)
@@ -137,24 +132,6 @@ class HybridRetriever:
             passages += self._rest_of(order[: cfg.expand_docs], chunks)
         log.debug("retrieved %d passages from %d articles for %r (%s)", len(passages), len(order), query, wanted)
         return grouped(passages, order, cfg.chunks_per_doc)
-
-    def _dense(self, query: str, query_vector: Sequence[float] | None) -> Future[list[tuple[str, float]]]:
-        """The dense candidates: embedding (unless given) and Chroma query, on a worker thread when parallel.
-
-        Both spend their time in numpy/BLAS and Rust, which release the GIL, so BM25 overlaps them.
-        """
-
-        def run() -> list[tuple[str, float]]:
-            vector = query_vector if query_vector is not None else self.embedder.embed_query(query)
-            return self.store.search(vector, self.config.dense_candidates)
-
-        if not self.config.parallel:
-            done: Future[list[tuple[str, float]]] = Future()
-            done.set_result(run())
-            return done
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dense")
-        return self._pool.submit(run)
 
     def _rest_of(self, docs: Sequence[str], known: dict[str, Chunk]) -> list[Passage]:
         """The chunks of `docs` retrieval did not rank, as passages scored 0: a question of several parts

@@ -3,7 +3,6 @@ Chroma and SQLite index with the fake embedder, and as pure functions."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -202,23 +201,6 @@ def test_a_question_about_an_outlet_the_index_lacks_is_refused(news_pipeline) ->
 def test_outlets_are_not_judged_when_some_article_has_no_source(news_pipeline) -> None:
     news_pipeline.ingest([Article(doc_id="plain", title="Harbour", text="The harbour reopened on Monday.")])
     assert news_pipeline.unheld_outlets("What did a Reuters article say about the harbour?") == ()
-
-
-@pytest.mark.parametrize(
-    "question",
-    [
-        "Did ferries sail again after the storm?",
-        "Did ferries sail again after the storm, according to Beta Times, and did fares rise?",  # outlet, clauses
-        "When did the harbour reopen after the storm, and what closed near the harbour?",  # compound: whole articles
-    ],
-)
-def test_embedding_on_a_worker_thread_retrieves_the_same(news_pipeline, question: str) -> None:
-    retriever = news_pipeline.retriever
-    alone = retriever.retrieve(question)
-    retriever.config = replace(retriever.config, parallel=True)
-    beside = retriever.retrieve(question)
-    assert [(p.chunk.chunk_id, p.score) for p in beside] == [(p.chunk.chunk_id, p.score) for p in alone]
-    assert len(alone) >= 4
 
 
 def test_every_chunk_of_the_top_articles_joins_a_compound_question(news_pipeline) -> None:
