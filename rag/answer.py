@@ -235,8 +235,9 @@ class ExtractiveAnswerer:
             if len(weights) < cfg.part_min_terms:
                 weights = whole if named else {}  # "as reported by both X and Y": each outlet, on the whole question
             outlets: list[tuple[str, ...]] = [(o,) for o in named] or [()]
+            dates = named_dates(part)
             for only in outlets:  # each outlet the part names answers it for itself
-                self._pick(pool, weights, only, named_dates(part), picks)
+                self._pick(pool, weights, only, dates, picks)
         cited = {c.passage.chunk.source for c, _ in picks.values()}
         for outlet in named_all:  # an outlet the question names and no part cited yet
             if outlet not in cited:
@@ -327,6 +328,7 @@ class ExtractiveAnswerer:
         speaker_stems = _stems_of(speaker[0]) if speaker else set()
         named = speaker is not None and _is_person(speaker[0])
         expect = expectation(question)
+        role = frozenset(expect.role)  # "of China, not of Russia": every word of the role in sentence or passage
         known = question_words(question)
         out = []
         for s in sentences:
@@ -335,7 +337,7 @@ class ExtractiveAnswerer:
             prior = 0.15 * (p.dense if p.dense is not None else 0.0) - 0.02 * s.rank
             said = self._speaker_bonus(s, speaker_stems)
             bonus = said - (0.1 if _is_heading(s.text) else 0.0)
-            fit = fits(s.text, expect, known) and set(expect.role) <= s.own | s.context  # of China, not of Russia
+            fit = fits(s.text, expect, known) and (not role or role <= s.own | s.context)
             out.append(_Scored(support + prior + bonus, support, fit, s, said > 0))
         if named and not any(x.said for x in out):  # what Putin said, where nothing is quoted from him
             out = [replace(x, fits=False) for x in out]
