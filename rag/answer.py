@@ -230,8 +230,8 @@ class ExtractiveAnswerer:
         named_all = named_sources(question, sources)
         whole = _pool_weights(topic_words(question, sources), chunk_stems)
         for part in [*clauses(question), question]:
-            named = named_sources(part, sources)
-            weights = _pool_weights(topic_words(part, sources), chunk_stems)
+            named = named_sources(part, sources) if part is not question else named_all
+            weights = _pool_weights(topic_words(part, sources), chunk_stems) if part is not question else whole
             if len(weights) < cfg.part_min_terms:
                 weights = whole if named else {}  # "as reported by both X and Y": each outlet, on the whole question
             outlets: list[tuple[str, ...]] = [(o,) for o in named] or [()]
