@@ -57,6 +57,7 @@ class LexicalIndex:
         self._levels: Bm25Levels | None = None  # the in-memory BM25 of one index version (rag/bm25.py)
         self._build_lock = threading.Lock()
         self._tokenizer: QueryTokenizer | None = None
+        self._sources: tuple[int, tuple[str, ...]] = (-1, ())  # (index version, sources of its articles)
         self._counts: dict[str, int] = {}  # document frequencies of one index version, "" → chunk count
         self._counts_version = -1
 
@@ -78,6 +79,13 @@ class LexicalIndex:
         """The stored article, or None."""
         row = self._one("SELECT doc_id, title, text, source, published, url FROM articles WHERE doc_id=?", (doc_id,))
         return Article(*row) if row else None
+
+    def sources(self) -> tuple[str, ...]:
+        """The sources of the indexed articles ("" for an article without one), sorted; kept per index version."""
+        version = self.version()
+        if self._sources[0] != version:
+            self._sources = (version, tuple(sorted({a.source for a in self.articles()})))
+        return self._sources[1]
 
     def version(self) -> int:
         """A number that changes on every ingest or removal (for caches)."""

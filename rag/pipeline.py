@@ -100,7 +100,6 @@ class Pipeline:
         self.ingest_config = ingest_config or IngestConfig()
         self.cache = cache  # repeated questions at the same index version are answered from it
         self.condenser = condenser
-        self._sources: tuple[int, tuple[str, ...]] = (-1, ())  # (index version, sources of its articles)
 
     # --- ingest ---------------------------------------------------------------------------
     def ingest(
@@ -196,10 +195,7 @@ class Pipeline:
 
         None when some indexed article has no source: it might be from that outlet.
         """
-        version = self.version()
-        if self._sources[0] != version:
-            self._sources = (version, tuple(sorted({a.source for a in self.articles()})))
-        sources = self._sources[1]
+        sources = self.lexical.sources()
         if not sources or not all(s.strip() for s in sources):
             return ()
         return unknown_outlets(question, sources)

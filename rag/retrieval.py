@@ -79,18 +79,10 @@ class HybridRetriever:
         self.store = store
         self.lexical = lexical
         self.config = config or RetrievalConfig()
-        self._sources: tuple[int, tuple[str, ...]] = (-1, ())
-
-    def sources(self) -> tuple[str, ...]:
-        """The sources of the indexed articles ("" for an article without one), cached per index version."""
-        version = self.lexical.version()
-        if self._sources[0] != version:
-            self._sources = (version, tuple(sorted({a.source for a in self.lexical.articles()})))
-        return self._sources[1]
 
     def constraints(self, query: str) -> Constraints:
         """The indexed outlets and the dates the query names, and outlets it names that the index lacks."""
-        return constraints(query, self.sources())
+        return constraints(query, self.lexical.sources())
 
     def retrieve(self, query: str, query_vector: Sequence[float] | None = None) -> list[Passage]:
         """Every candidate passage for `query`, best article first."""
