@@ -1,13 +1,15 @@
-"""Which encode batch size is fastest here? `python -m benchmarks.batch_sweep [--texts 256] [--threads N]`.
+"""Which encode batch size is fastest here? `python -m benchmarks.batch_sweep [--texts 256]`.
 
 Encodes the same chunk texts (title + chunk, the first articles of the MultiHop-RAG corpus, or the
-seed article) with newsbot's torch engine at each batch size, in alternating order, and prints
-chunks per wall second and per CPU second (the latter is steadier on a shared machine).
+seed article) with newsbot's engine for long calls (ONNX Runtime on every core) at each batch size,
+in alternating order, and prints chunks per wall second and per CPU second (the latter is steadier
+on a shared machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -38,18 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--texts", type=int, default=256)
     p.add_argument("--sizes", default="8,16,32,64,128")
     p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
     args = p.parse_args(argv)
-    import torch
-
     from rag.embeddings import SentenceTransformerEmbeddings
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     items = texts(args.texts)
     embedder = SentenceTransformerEmbeddings()
     engine = embedder.engine
-    engine.numpy_max_tokens = 0  # type: ignore[union-attr]  # always the batch (torch) engine
+    engine.short_tokens = 0  # type: ignore[union-attr]  # always the session for long calls
     embedder.encode(items[:32])
     sizes = [int(s) for s in args.sizes.split(",")]
     wall: dict[int, list[float]] = {s: [] for s in sizes}
@@ -61,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             embedder.encode(items)
             wall[size].append(len(items) / (time.perf_counter() - w0))
             cpu[size].append(len(items) / (time.process_time() - c0))
-    print(f"{len(items)} texts, torch threads {torch.get_num_threads()}, {args.rounds} rounds (medians)")
+    print(f"{len(items)} texts, {os.cpu_count()} cores, {args.rounds} rounds (medians)")
     print("batch  chunks/s (wall)  chunks/s (per CPU second)")
     for size in sizes:
         print(f"{size:>5}  {median(wall[size]):>15.1f}  {median(cpu[size]):>25.1f}")

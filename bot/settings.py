@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     chroma_url: str | None = Field(None, description="http://host:port of a Chroma server; unset = embedded.")
     model: str = Field(PACKAGED_MODEL, description="Sentence-transformers model path or name.")
     seeds_dir: Path = Field(DEFAULT_SEEDS, description="Articles indexed first when the index is empty.")
-    batch_size: int = Field(32, ge=1, le=1024, description="Embedding batch size.")
+    batch_size: int = Field(
+        8, ge=1, le=1024, description="Embedding batch size (8 measured fastest here: docs/performance.md)."
+    )
     answer_cache_size: int = Field(256, ge=0, description="Answers kept for repeated questions; 0 = no cache.")
     fetch_timeout: float = Field(15.0, gt=0, description="Seconds to wait for a URL.")
     log_level: str = Field("WARNING", description="Logging level when -v is not given.")

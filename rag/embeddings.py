@@ -2,10 +2,11 @@
 
 `import sentence_transformers` costs about 9 s here (transformers, torch, scikit-learn) before
 the first vector. The default model, all-MiniLM-L6-v2, is a six-layer BERT with mean pooling:
-small enough to run directly from its safetensors weights and its Rust tokenizer. Short calls
-(a question, a few sentences) run on numpy, so answering never imports torch; long calls (ingest)
-run the same arithmetic on torch, which uses every core. Both give sentence-transformers' vectors
-to within 1e-6. A model of another shape loads through sentence-transformers itself.
+small enough to run directly from its safetensors weights and its Rust tokenizer, as an ONNX graph
+written here (`rag/onnx_bert.py`) on ONNX Runtime, which chromadb installs and imports anyway. No
+command imports torch; vectors equal sentence-transformers' to within 1e-6. Short calls (a question,
+a few sentences) run on one thread, long ones (ingest) on every core. A model of another shape
+loads through sentence-transformers itself.
 Everything loads on first use, so commands that never embed pay for none of it.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
-NUMPY_MAX_TOKENS = 512  # calls up to this many tokens (questions, a few sentences) run on numpy: docs/performance.md
+SHORT_CALL_TOKENS = (
+    512  # calls up to this many tokens (questions, a few sentences) run on one thread: docs/performance.md
+)
 
 
 def resolve_model_path(name: str) -> str:
@@ -46,7 +50,7 @@ def resolve_model_path(name: str) -> str:
 
 @dataclass(frozen=True)
 class BertShape:
-    """What the lean engines need to know of a BERT sentence model."""
+    """What the lean engine need to know of a BERT sentence model."""
 
     layers: int
     heads: int
@@ -60,7 +64,7 @@ def _json(path: Path) -> Any:
 
 
 def bert_shape(path: Path) -> BertShape | None:
-    """The shape of a local BERT model with mean pooling, or None when the lean engines cannot run it."""
+    """The shape of a local BERT model with mean pooling, or None when the lean engine cannot run it."""
     config, modules = _json(path / "config.json"), _json(path / "modules.json")
     if (
         not config
@@ -91,143 +95,34 @@ def bert_shape(path: Path) -> BertShape | None:
     )
 
 
-# Abramowitz & Stegun 7.1.26: erf(z) = 1 − t·P(t)·exp(−z²), t = 1/(1 + p·z), |error| < 1.5e-7 (float32's own scale).
-_ERF_P = 0.3275911
-_ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
-
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    """erf to float32 precision (numpy has none; scipy would cost an import)."""
-    import numpy as np
-
-    z = np.abs(x)
-    t = 1.0 / (1.0 + _ERF_P * z)
-    poly = np.full_like(t, _ERF_A[-1])
-    for c in reversed(_ERF_A[:-1]):
-        poly = poly * t + c
-    return np.copysign(1.0 - poly * t * np.exp(-z * z), x).astype(np.float32, copy=False)
-
-
-def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
-    import numpy as np
-
-    mean = x.mean(-1, keepdims=True)
-    centred = x - mean
-    var = (centred * centred).mean(-1, keepdims=True)
-    return centred / np.sqrt(var + np.float32(eps)) * weight + bias
-
-
-def numpy_forward(w: dict[str, np.ndarray], shape: BertShape, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Mean-pooled unit vectors of a padded batch of token ids, with numpy (one thread of BLAS is plenty)."""
-    import numpy as np
-
-    batch, length = ids.shape
-    d, heads = shape.hidden, shape.heads
-    hd = d // heads
-    x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:length]
-    x = (x + w["embeddings.token_type_embeddings.weight"][0]).reshape(batch * length, d)
-    x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], shape.eps)
-    padded = not mask.all()
-    bias = np.where(mask, 0.0, np.finfo(np.float32).min).astype(np.float32)[:, None, None, :] if padded else None
-    scale = np.float32(1.0 / np.sqrt(hd))
-    for i in range(shape.layers):
-        p = f"encoder.layer.{i}."
-
-        def dense(h: np.ndarray, name: str, p: str = p) -> np.ndarray:
-            return h @ w[p + name + ".weight"].T + w[p + name + ".bias"]
-
-        def heads_of(h: np.ndarray) -> np.ndarray:
-            return h.reshape(batch, length, heads, hd).transpose(0, 2, 1, 3)
-
-        q, k, v = (heads_of(dense(x, f"attention.self.{n}")) for n in ("query", "key", "value"))
-        scores = (q @ k.transpose(0, 1, 3, 2)) * scale
-        if bias is not None:
-            scores = scores + bias
-        scores = np.exp(scores - scores.max(-1, keepdims=True))
-        scores /= scores.sum(-1, keepdims=True)
-        context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch * length, d)
-        x = _layer_norm(
-            dense(context, "attention.output.dense") + x,
-            w[p + "attention.output.LayerNorm.weight"],
-            w[p + "attention.output.LayerNorm.bias"],
-            shape.eps,
-        )
-        h = dense(x, "intermediate.dense")
-        h = 0.5 * h * (1.0 + _erf(h * np.float32(0.7071067811865476)))
-        x = _layer_norm(
-            dense(h, "output.dense") + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], shape.eps
-        )
-    weights = mask.astype(np.float32)[:, :, None]
-    pooled = (x.reshape(batch, length, d) * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
-    return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-
-
-def torch_forward(w: dict[str, Any], shape: BertShape, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The same arithmetic as `numpy_forward` on torch tensors (`w` holds torch views of the weights)."""
-    import torch
-    import torch.nn.functional as F
-
-    batch, length = ids.shape
-    d, heads = shape.hidden, shape.heads
-    ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
-    with torch.inference_mode():
-        x = w["embeddings.word_embeddings.weight"][ids_t] + w["embeddings.position_embeddings.weight"][:length]
-        x = x + w["embeddings.token_type_embeddings.weight"][0]
-        x = F.layer_norm(x, (d,), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], shape.eps)
-        attend = mask_t[:, None, None, :].bool()
-        for i in range(shape.layers):
-            p = f"encoder.layer.{i}."
-
-            def dense(h: Any, name: str, p: str = p) -> Any:
-                return F.linear(h, w[p + name + ".weight"], w[p + name + ".bias"])
-
-            q, k, v = (
-                dense(x, f"attention.self.{n}").view(batch, length, heads, d // heads).transpose(1, 2)
-                for n in ("query", "key", "value")
-            )
-            context = (
-                F.scaled_dot_product_attention(q, k, v, attn_mask=attend).transpose(1, 2).reshape(batch, length, d)
-            )
-            x = F.layer_norm(
-                dense(context, "attention.output.dense") + x,
-                (d,),
-                w[p + "attention.output.LayerNorm.weight"],
-                w[p + "attention.output.LayerNorm.bias"],
-                shape.eps,
-            )
-            h = F.gelu(dense(x, "intermediate.dense"))
-            x = F.layer_norm(
-                dense(h, "output.dense") + x,
-                (d,),
-                w[p + "output.LayerNorm.weight"],
-                w[p + "output.LayerNorm.bias"],
-                shape.eps,
-            )
-        weights = mask_t.to(x.dtype).unsqueeze(-1)
-        pooled = (x * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-        return F.normalize(pooled, p=2.0, dim=1).numpy()
-
-
 class LeanBert:
-    """A BERT sentence model from its files: the Rust tokenizer, numpy weights, numpy or torch arithmetic."""
+    """A BERT sentence model from its files: the Rust tokenizer, and the network on ONNX Runtime
+    (`rag/onnx_bert.py`), without sentence-transformers, transformers or torch."""
 
-    def __init__(self, path: Path, shape: BertShape, *, batch_size: int = 32, numpy_max_tokens: int = NUMPY_MAX_TOKENS):
-        from safetensors.numpy import load_file
-        from threadpoolctl import ThreadpoolController
+    def __init__(self, path: Path, shape: BertShape, *, batch_size: int = 8, short_tokens: int = SHORT_CALL_TOKENS):
         from tokenizers import Tokenizer
 
+        self.path = path
         self.shape = shape
         self.batch_size = batch_size
-        self.numpy_max_tokens = numpy_max_tokens
+        self.short_tokens = short_tokens
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self.tokenizer.no_padding()  # the file pads to 128; batches are padded to their longest text here
         self.tokenizer.enable_truncation(shape.max_tokens)
-        self.weights = load_file(str(path / "model.safetensors"))
-        # A question's matrices are too small to share between BLAS threads; on a busy machine the
-        # threads' hand-offs cost 10-50x the arithmetic (docs/performance.md). One thread, per call.
-        self._blas = ThreadpoolController()
-        self._torch: dict[str, Any] | None = None
+        # A question's products are too small to share between threads: on a busy machine the hand-offs
+        # cost more than the arithmetic (docs/performance.md). One thread for short calls; every core
+        # for long ones (ingest), in a second session made on the first long call.
+        self._short = self._session(threads=1)
+        self._long: Any = None
         self._lock = threading.Lock()
+
+    def _session(self, threads: int) -> Any:
+        from safetensors.numpy import load_file
+
+        from rag.onnx_bert import bert_session, bert_weights
+
+        weights = bert_weights(load_file(str(self.path / "model.safetensors")), self.shape)
+        return bert_session(weights, self.shape, threads=threads)  # the session keeps its own copy
 
     @property
     def dimension(self) -> int:
@@ -238,16 +133,13 @@ class LeanBert:
         """Unit vectors of `texts`, float32 (len(texts), dimension); batched by length like sentence-transformers."""
         import numpy as np
 
+        from rag.onnx_bert import INPUTS
+
         out = np.zeros((len(texts), self.shape.hidden), dtype=np.float32)
         encodings = [e.ids for e in self.tokenizer.encode_batch([t.strip() for t in texts])]
-        if sum(map(len, encodings)) <= self.numpy_max_tokens:
-            with self._blas.limit(limits=1, user_api="blas"):
-                for rows, ids, mask in self._batches(encodings):
-                    out[rows] = numpy_forward(self.weights, self.shape, ids, mask)
-        else:
-            weights = self._torch_weights()
-            for rows, ids, mask in self._batches(encodings):
-                out[rows] = torch_forward(weights, self.shape, ids, mask)
+        session = self._short if sum(map(len, encodings)) <= self.short_tokens else self._long_session()
+        for rows, ids, mask in self._batches(encodings):
+            out[rows] = session.run(None, dict(zip(INPUTS, (ids, mask), strict=True)))[0]
         return out
 
     def _batches(self, encodings: list[list[int]]) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
@@ -264,15 +156,13 @@ class LeanBert:
                 mask[r, : len(encodings[i])] = 1
             yield rows, ids, mask
 
-    def _torch_weights(self) -> dict[str, Any]:
-        """Torch tensors sharing the numpy weights' memory (torch is imported here, on the first long call)."""
-        if self._torch is None:
+    def _long_session(self) -> Any:
+        """The session for long calls, with one thread per core, made on the first one."""
+        if self._long is None:
             with self._lock:
-                if self._torch is None:
-                    import torch
-
-                    self._torch = {k: torch.from_numpy(v) for k, v in self.weights.items()}
-        return self._torch
+                if self._long is None:
+                    self._long = self._session(threads=os.cpu_count() or 1)
+        return self._long
 
 
 class _SentenceTransformersEngine:
@@ -300,12 +190,12 @@ class SentenceTransformerEmbeddings(Embeddings):
     """Normalised sentence embeddings (cosine = dot product), loaded lazily and thread-safely."""
 
     def __init__(
-        self, model: str = PACKAGED_MODEL, *, batch_size: int = 32, device: str = "cpu", lean: bool = True
+        self, model: str = PACKAGED_MODEL, *, batch_size: int = 8, device: str = "cpu", lean: bool = True
     ) -> None:
         self.model_name = model
         self.batch_size = batch_size
         self.device = device
-        self.lean = lean  # False: always go through sentence-transformers (the reference the lean engines match)
+        self.lean = lean  # False: always go through sentence-transformers (the reference the lean engine match)
         self._engine: Any = None
         self._lock = threading.Lock()
 
@@ -319,8 +209,6 @@ class SentenceTransformerEmbeddings(Embeddings):
         return self._engine
 
     def _load(self) -> LeanBert | _SentenceTransformersEngine:
-        import os
-
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -331,7 +219,7 @@ class SentenceTransformerEmbeddings(Embeddings):
             if shape:
                 return LeanBert(Path(path), shape, batch_size=self.batch_size)
             return _SentenceTransformersEngine(path, batch_size=self.batch_size, device=self.device)
-        except Exception as exc:  # OSError, ValueError, safetensors' and tokenizers' own errors
+        except Exception as exc:  # OSError, ValueError, safetensors', tokenizers' and ONNX Runtime's own errors
             raise ConfigError(f"cannot load the embedding model {path!r} ({exc}) — check NEWSBOT_MODEL") from None
 
     @property
