@@ -22,7 +22,7 @@ from rag.citations import number_passages, renumber
 from rag.filters import FRAMING, clauses, is_compound, named_dates, named_sources, published_on, topic_words
 from rag.kinds import ASKING, expectation, fits, parse_speaker, question_words
 from rag.sentences import sentence_spans
-from rag.terms import stem, terms
+from rag.terms import stem, stems, terms
 from rag.types import Answer, Chunk, Passage
 
 REFUSAL = "The indexed articles do not say: I found nothing in them that answers this question."
@@ -86,7 +86,8 @@ class _Candidate:
 
     @classmethod
     def of(cls, p: Passage, rank: tuple[int, int]) -> _Candidate:
-        return cls(p, rank[0], rank[1], _passage_stems(p.chunk.text))
+        known = p.chunk.stems
+        return cls(p, rank[0], rank[1], known if known is not None else _passage_stems(p.chunk.text))
 
     @cached_property
     def sentences(self) -> tuple[tuple[int, int, str, frozenset[str]], ...]:
@@ -99,13 +100,13 @@ class _Candidate:
 @lru_cache(maxsize=16384)
 def _passage_stems(text: str) -> frozenset[str]:
     """Stems of one passage (cached like a sentence's)."""
-    return frozenset(_stems_of(text))
+    return frozenset(stems(text))
 
 
 @lru_cache(maxsize=65536)
 def _sentence_stems(text: str) -> frozenset[str]:
     """Stems of one sentence (cached: the passages of popular articles come back question after question)."""
-    return frozenset(_stems_of(text))
+    return frozenset(stems(text))
 
 
 @dataclass(frozen=True)
@@ -117,11 +118,16 @@ class _Scored:
     said: bool = False  # quotes or reports the words of the speaker the question names
 
 
-def _stems_of(text: str) -> set[str]:
-    return set(map(stem, terms(text)))
+class _Weights(dict[str, float]):
+    """Term weights of a part, in the question's order (so that sums come out the same every run)."""
+
+    @cached_property
+    def total(self) -> float:
+        """The sum of the weights, added up once (in the same order, so to the same float, every time)."""
+        return sum(self.values())
 
 
-def _weights(focus: str, idf: IdfFn | None, sentences: Sequence[_Sentence]) -> dict[str, float]:
+def _weights(focus: str, idf: IdfFn | None, sentences: Sequence[_Sentence]) -> _Weights:
     """Stemmed focus terms weighted by IDF in the index times their rarity among the candidate sentences."""
     words = [w for w in dict.fromkeys(terms(ASKING.sub(" ", focus))) if w not in FRAMING]
     known = idf(words) if idf else {}
@@ -134,7 +140,7 @@ def _weights(focus: str, idf: IdfFn | None, sentences: Sequence[_Sentence]) -> d
         df = sum(1 for c in sentences if s in c.own)
         if df and n > 1:
             weights[s] *= math.log(1 + n / df) / math.log(1 + n)
-    return weights
+    return _Weights(weights)
 
 
 def _ranked_only(passages: Sequence[Passage]) -> tuple[Passage, ...]:
@@ -161,20 +167,21 @@ def _distinct(passages: Sequence[Passage], docs: list[str]) -> list[tuple[tuple[
     return out
 
 
-def _pool_weights(text: str, pool: Sequence[frozenset[str]]) -> dict[str, float]:
+def _pool_weights(text: str, pool: Sequence[frozenset[str]]) -> _Weights:
     """Stemmed terms of `text` weighted by their rarity among the candidate passages."""
     n = len(pool)
-    stems = dict.fromkeys(stem(w) for w in terms(ASKING.sub(" ", text)))  # in the text's order: sums come out
-    return {s: math.log(1 + n / (1 + sum(1 for p in pool if s in p))) for s in stems}  # the same every run
+    ordered = dict.fromkeys(stem(w) for w in terms(ASKING.sub(" ", text)))
+    return _Weights((s, math.log(1 + n / (1 + sum(1 for p in pool if s in p)))) for s in ordered)
 
 
 def _span(chunk: Chunk, span: tuple[int, int]) -> str:
     return chunk.text[span[0] - chunk.start : span[1] - chunk.start]
 
 
-def _coverage(weights: dict[str, float], stems: frozenset[str]) -> float:
-    total = sum(weights.values())
-    return sum(w for s, w in weights.items() if s in stems) / total if total else 0.0
+def _coverage(weights: _Weights, held: frozenset[str]) -> float:
+    """The share of the weights whose terms `held` holds."""
+    total = weights.total
+    return sum(w for s, w in weights.items() if s in held) / total if total else 0.0
 
 
 def _is_person(speaker: str) -> bool:
@@ -233,7 +240,9 @@ class ExtractiveAnswerer:
             named = named_sources(part, sources) if part is not question else named_all
             weights = _pool_weights(topic_words(part, sources), chunk_stems) if part is not question else whole
             if len(weights) < cfg.part_min_terms:
-                weights = whole if named else {}  # "as reported by both X and Y": each outlet, on the whole question
+                weights = (
+                    whole if named else _Weights()
+                )  # "as reported by both X and Y": each outlet, on the whole question
             outlets: list[tuple[str, ...]] = [(o,) for o in named] or [()]
             dates = named_dates(part)
             for only in outlets:  # each outlet the part names answers it for itself
@@ -254,7 +263,7 @@ class ExtractiveAnswerer:
     def _pick(
         self,
         pool: Sequence[_Candidate],
-        weights: dict[str, float],
+        weights: _Weights,
         outlets: Sequence[str],
         dates: Sequence[date],
         picks: dict[tuple[str, int], tuple[_Candidate, str]],
@@ -272,7 +281,7 @@ class ExtractiveAnswerer:
         start, _, text, _ = max(best.sentences, key=lambda s: _coverage(weights, s[3]))
         picks.setdefault((best.passage.chunk.chunk_id, start), (best, text))
 
-    def _best_fit(self, allowed: Sequence[_Candidate], weights: dict[str, float]) -> _Candidate:
+    def _best_fit(self, allowed: Sequence[_Candidate], weights: _Weights) -> _Candidate:
         """The candidate of highest `_part_fit` (the earlier on a tie), reading sentences only where they can
         matter: a sentence covers no more than its passage, so a passage covering `c` fits at most
         (1 + part_sentence)·c, and the passages after that bound falls below the best fit so far are skipped."""
@@ -287,7 +296,7 @@ class ExtractiveAnswerer:
                 best, winner = key, c
         return winner
 
-    def _part_fit(self, c: _Candidate, weights: dict[str, float]) -> float:
+    def _part_fit(self, c: _Candidate, weights: _Weights) -> float:
         """How well a passage answers one part: its coverage and its best sentence's, less its article's rank."""
         best_sentence = max((_coverage(weights, s[3]) for s in c.sentences), default=0.0)
         cfg = self.config
@@ -308,16 +317,16 @@ class ExtractiveAnswerer:
         out = []
         for rank, p in enumerate(passages):
             chunk = p.chunk
-            context = frozenset(_stems_of(chunk.text) | _stems_of(chunk.title))
+            context = frozenset(stems(chunk.text) | stems(chunk.title))
             before: set[str] = set()
             for start, end in sentence_spans(chunk.text, offset=chunk.start):
                 text = chunk.text[start - chunk.start : end - chunk.start]
-                own = _stems_of(text)
-                stems = own | before if _PRONOUN_START.match(text) else own
+                own = stems(text)
+                held = own | before if _PRONOUN_START.match(text) else own
                 before = own
                 if (chunk.doc_id, start) not in seen:
                     seen.add((chunk.doc_id, start))
-                    out.append(_Sentence(rank, start, end, text, frozenset(stems), context))
+                    out.append(_Sentence(rank, start, end, text, frozenset(held), context))
         return out
 
     def _score(self, question: str, passages: Sequence[Passage]) -> list[_Scored]:
@@ -325,7 +334,7 @@ class ExtractiveAnswerer:
         sentences = self._sentences(passages)
         speaker = parse_speaker(question)
         weights = _weights(speaker[1] if speaker and speaker[1] else question, self.idf, sentences)
-        speaker_stems = _stems_of(speaker[0]) if speaker else set()
+        speaker_stems = stems(speaker[0]) if speaker else set()
         named = speaker is not None and _is_person(speaker[0])
         expect = expectation(question)
         role = frozenset(expect.role)  # "of China, not of Russia": every word of the role in sentence or passage

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import IndexUnavailable
-from rag.terms import terms
+from rag.terms import STEMMER_VERSION, stems, terms
 from rag.types import Article, ArticleInfo, Chunk
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _MAX_COUNTS = 50_000  # cached document frequencies before the cache starts afresh
+_MAX_CHUNKS = 20_000  # hydrated chunks kept (per index version) before the cache starts afresh
 
 _SCHEMA = """
 PRAGMA journal_mode=WAL;
@@ -34,7 +35,7 @@ CREATE TABLE IF NOT EXISTS articles (
     url TEXT, content_hash TEXT NOT NULL, chunks INTEGER NOT NULL, text TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL, doc_id TEXT NOT NULL,
-    start INTEGER NOT NULL, "end" INTEGER NOT NULL, paragraphs TEXT NOT NULL);
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, paragraphs TEXT NOT NULL, stems TEXT);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, title, source, tokenize='porter unicode61 remove_diacritics 2');
@@ -49,6 +50,7 @@ class LexicalIndex:
         try:
             self.db = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
             self.db.executescript(_SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             raise IndexUnavailable(f"cannot open the index at {path} ({exc}) — check NEWSBOT_DATA_DIR") from None
         self.path = path
@@ -60,6 +62,28 @@ class LexicalIndex:
         self._sources: tuple[int, tuple[str, ...]] = (-1, ())  # (index version, sources of its articles)
         self._counts: dict[str, int] = {}  # document frequencies of one index version, "" → chunk count
         self._counts_version = -1
+        self._hydrated: tuple[int, dict[str, Chunk], dict[str, tuple[Chunk, ...]]] = (-1, {}, {})
+
+    def _migrate(self) -> None:
+        """Bring an index written by an older newsbot up to this schema: chunks get a `stems` column (empty
+        until `refresh` fills it), and stems written by another stemmer are forgotten. Writes only when
+        there is something to change (a read-only index of this schema still opens)."""
+
+        def current() -> tuple[bool, str | None]:
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(chunks)")}
+            row = self.db.execute("SELECT value FROM meta WHERE key='stemmer'").fetchone()
+            return "stems" in columns, row[0] if row else None
+
+        if current() == (True, STEMMER_VERSION):
+            return
+        with _Transaction(self.db):
+            has_column, stemmer = current()  # again: another process may have migrated meanwhile
+            if not has_column:
+                self.db.execute("ALTER TABLE chunks ADD COLUMN stems TEXT")
+            if stemmer != STEMMER_VERSION:
+                if stemmer is not None:
+                    self.db.execute("UPDATE chunks SET stems = NULL")
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('stemmer', ?)", (STEMMER_VERSION,))
 
     # --- registry -------------------------------------------------------------------------
     def article_hash(self, doc_id: str) -> str | None:
@@ -103,8 +127,8 @@ class LexicalIndex:
             self._delete(article.doc_id)
             for c in chunks:
                 cur = self.db.execute(
-                    'INSERT INTO chunks (chunk_id, doc_id, start, "end", paragraphs) VALUES (?,?,?,?,?)',
-                    (c.chunk_id, c.doc_id, c.start, c.end, ",".join(map(str, c.paragraphs))),
+                    'INSERT INTO chunks (chunk_id, doc_id, start, "end", paragraphs, stems) VALUES (?,?,?,?,?,?)',
+                    (c.chunk_id, c.doc_id, c.start, c.end, ",".join(map(str, c.paragraphs)), " ".join(stems(c.text))),
                 )
                 self.db.execute(
                     "INSERT INTO chunks_fts (rowid, text, title, source) VALUES (?,?,?,?)",
@@ -209,27 +233,66 @@ class LexicalIndex:
         return levels
 
     def refresh(self) -> None:
-        """Bring the in-memory BM25 up to the current version now (and save it), not on the next search."""
+        """Bring the in-memory BM25 up to the current version now (and save it), not on the next search; and
+        store the stems of chunks an older newsbot indexed without them."""
         self.bm25()
+        self.fill_stems()
+
+    def fill_stems(self, batch: int = 2000) -> None:
+        """Stems for the chunks that have none (an index from before they were stored, or another stemmer's),
+        a batch per transaction. Answers do not change (the answerer stems such chunks itself), so neither
+        does the version."""
+        while True:
+            with self._lock, self._transaction():
+                rows = self.db.execute(
+                    'SELECT c.id, c.start, c."end", a.text FROM chunks c JOIN articles a USING (doc_id) '
+                    "WHERE c.stems IS NULL LIMIT ?",
+                    (batch,),
+                ).fetchall()
+                self.db.executemany(
+                    "UPDATE chunks SET stems = ? WHERE id = ?",
+                    [(" ".join(stems(text[start:end])), rowid) for rowid, start, end, text in rows],
+                )
+            if rows:
+                self._hydrated = (-1, {}, {})  # chunks read before now lack their stems
+            if len(rows) < batch:
+                return
 
     def chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
         """Indexed chunks by id; ids not (or no longer) indexed are absent."""
-        if not chunk_ids:
-            return {}
-        found = self._hydrate(f"chunk_id IN ({','.join('?' * len(chunk_ids))})", tuple(chunk_ids))
-        return {c.chunk_id: c for c in found}
+        by_id, _ = self._hydrated_now()
+        missing = [c for c in chunk_ids if c not in by_id]
+        if missing:
+            found = self._hydrate(f"chunk_id IN ({','.join('?' * len(missing))})", tuple(missing))
+            by_id.update((c.chunk_id, c) for c in found)
+        return {c: by_id[c] for c in chunk_ids if c in by_id}
 
     def article_chunks(self, doc_ids: Sequence[str]) -> list[Chunk]:
-        """Every chunk of these articles, in text order (articles in the order of their first chunk's row)."""
-        if not doc_ids:
-            return []
-        return self._hydrate(f"doc_id IN ({','.join('?' * len(doc_ids))})", tuple(doc_ids))
+        """Every chunk of these articles: article by article as given, each in text order."""
+        by_id, by_doc = self._hydrated_now()
+        missing = [d for d in doc_ids if d not in by_doc]
+        if missing:
+            found = self._hydrate(f"doc_id IN ({','.join('?' * len(missing))})", tuple(missing))
+            grouped: dict[str, list[Chunk]] = {d: [] for d in missing}
+            for c in found:
+                grouped[c.doc_id].append(by_id.setdefault(c.chunk_id, c))
+            by_doc.update((d, tuple(cs)) for d, cs in grouped.items())  # whole articles only, for other threads
+        return [c for d in dict.fromkeys(doc_ids) for c in by_doc[d]]
+
+    def _hydrated_now(self) -> tuple[dict[str, Chunk], dict[str, tuple[Chunk, ...]]]:
+        """Chunks already read, by id and by article, of the current index version (started afresh when the
+        version moved or the cache grew past _MAX_CHUNKS): a passage is read from SQLite once per version."""
+        version = self.version()
+        cached_version, by_id, _ = self._hydrated
+        if cached_version != version or len(by_id) > _MAX_CHUNKS:
+            self._hydrated = (version, {}, {})
+        return self._hydrated[1], self._hydrated[2]
 
     def _hydrate(self, where: str, args: tuple) -> list[Chunk]:
         """Chunks of the rows `where` selects, each article's text read once (one snapshot for both reads)."""
         with self._lock, _Transaction(self.db, "BEGIN"):
             rows = self.db.execute(
-                f'SELECT chunk_id, doc_id, start, "end", paragraphs FROM chunks WHERE {where} ORDER BY id', args
+                f'SELECT chunk_id, doc_id, start, "end", paragraphs, stems FROM chunks WHERE {where} ORDER BY id', args
             ).fetchall()
             docs = list(dict.fromkeys(r[1] for r in rows))
             articles = {
@@ -241,11 +304,11 @@ class LexicalIndex:
                 )
             }
         out = []
-        for cid, doc_id, start, end, paras in rows:
+        for cid, doc_id, start, end, paras, held in rows:
             if doc_id in articles:
                 text, title, source, published = articles[doc_id]
                 numbers = tuple(int(p) for p in paras.split(",") if p)
-                out.append(Chunk(cid, doc_id, text[start:end], start, end, numbers, title, source, published))
+                out.append(Chunk(cid, doc_id, text[start:end], start, end, numbers, title, source, published, held))
         return out
 
     def document_frequency(self, words: Sequence[str]) -> tuple[dict[str, int], int]:

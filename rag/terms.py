@@ -18,6 +18,10 @@ STOPWORDS = frozenset(
 )
 
 
+# Bump when `words`, STOPWORDS or `stem` change what `stems` returns: the index stores each chunk's stems.
+STEMMER_VERSION = "1"
+
+
 def words(text: str) -> list[str]:
     """Lower-cased word tokens of `text` (apostrophes split words: "Oman’s" → oman, s)."""
     return _WORD.findall(text.lower())
@@ -51,8 +55,8 @@ def _drop_e(word: str) -> str:
 
 
 def stems(text: str) -> set[str]:
-    """The set of stemmed content words of `text`."""
-    return {stem(w) for w in terms(text)}
+    """The set of stemmed content words of `text` (each distinct word stemmed once)."""
+    return set(map(stem, set(words(text)) - STOPWORDS))
 
 
 # --- what a sentence holds: names, numbers, dates ---------------------------------------------

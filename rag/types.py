@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,14 @@ class Chunk:
     title: str = ""
     source: str = ""
     published: str | None = None
+    # The stemmed content words of `text` (rag.terms.stems) as the index stores them, space-separated:
+    # the answerer's first read of a passage then costs a split, not a stemming (docs/performance.md).
+    stored_stems: str | None = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def stems(self) -> frozenset[str] | None:
+        """The stored stems as a set (read when first asked for), or None when the index had none."""
+        return frozenset(self.stored_stems.split()) if self.stored_stems is not None else None
 
 
 @dataclass(frozen=True)

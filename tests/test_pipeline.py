@@ -128,3 +128,14 @@ def test_bad_questions(fake_pipeline, raw: str, message: str) -> None:
     with pytest.raises(BadQuestion) as info:
         fake_pipeline.ask(raw)
     assert str(info.value) == message
+
+
+def test_chunks_read_before_an_ingest_are_not_served_after_it(fake_pipeline) -> None:
+    """The lexical index keeps the chunks it read, per index version: a new version reads them anew."""
+    fake_pipeline.ingest([article("a", "Ferries sailed at dawn.\n\nThe port reopened.")])
+    before = fake_pipeline.lexical.article_chunks(["a"])
+    assert fake_pipeline.lexical.article_chunks(["a"]) == before  # served from memory the second time
+    fake_pipeline.ingest([article("a", "Ferries stayed in port.\n\nThe storm went on.")])
+    after = fake_pipeline.lexical.article_chunks(["a"])
+    assert [c.text for c in after] == ["Ferries stayed in port.\n\nThe storm went on."]
+    assert fake_pipeline.lexical.chunks([c.chunk_id for c in before]) == {}  # the old chunks are gone

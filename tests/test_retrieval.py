@@ -206,7 +206,7 @@ def test_outlets_are_not_judged_when_some_article_has_no_source(news_pipeline) -
 def test_every_chunk_of_the_top_articles_joins_a_compound_question(news_pipeline) -> None:
     found = news_pipeline.retriever.retrieve("When did the harbour reopen after the storm, and did fares rise?")
     assert sorted(p.chunk.doc_id for p in found) == ["alpha-1", "beta-1", "beta-2", "gamma-1"]
-    assert news_pipeline.lexical.article_chunks(["beta-2", "alpha-1"]) == [
-        *news_pipeline.lexical.chunks(news_pipeline.lexical.chunk_ids("alpha-1")).values(),
+    assert news_pipeline.lexical.article_chunks(["beta-2", "alpha-1", "beta-2"]) == [
         *news_pipeline.lexical.chunks(news_pipeline.lexical.chunk_ids("beta-2")).values(),
+        *news_pipeline.lexical.chunks(news_pipeline.lexical.chunk_ids("alpha-1")).values(),
     ]
