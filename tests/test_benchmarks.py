@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.corpora import SEED_FALLBACK, Question, Size, fingerprint, perturb, sizes, write_subset
+from benchmarks.corpora import (
+    MULTIHOP_QUESTIONS,
+    SEED_FALLBACK,
+    Question,
+    Size,
+    fingerprint,
+    perturb,
+    sizes,
+    write_subset,
+)
 from benchmarks.measure import median, percentile, run_child
 from benchmarks.report import render
 from benchmarks.run import Options, measure_size
@@ -180,3 +189,21 @@ def test_bm25_check_agrees_with_fts5(seeded_copy: Path, tmp_path: Path, capsys: 
     main([str(seeded_copy), "--questions", "5", "--questions-file", str(questions)])
     result = json.loads(capsys.readouterr().out)
     assert (result["questions"], result["differ"]) == (2, 0)
+
+
+def test_warm_stages_without_an_index_is_one_clear_line(tmp_path: Path) -> None:
+    from benchmarks import warm
+
+    with pytest.raises(SystemExit, match=r"no index at .* ingest"):
+        warm.main([str(tmp_path)])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not MULTIHOP_QUESTIONS.is_file(), reason="needs ../shared/eval/multihop_rag/questions.jsonl")
+def test_warm_stages_on_the_seed_index(seeded_data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import warm
+
+    assert warm.main([str(seeded_data_dir), "--questions", "4", "--passes", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"pass 1: answer p50 [\d.]+ p95 [\d.]+ ms \| query embedding p50 [\d.]+ p95 [\d.]+ ms", out[0])
+    assert out[1].startswith("  stage medians (ms): embed ") and "answer" in out[1]
