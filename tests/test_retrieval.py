@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rag.answer import REFUSAL
+from rag.errors import ConfigError
 from rag.filters import (
     clauses,
     constraints,
@@ -21,7 +22,7 @@ from rag.filters import (
     topic_words,
     unknown_outlets,
 )
-from rag.retrieval import doc_ranking, grouped, reciprocal_rank_fusion
+from rag.retrieval import HybridRetriever, doc_ranking, grouped, reciprocal_rank_fusion
 from rag.types import Article, Chunk, Passage
 from tests.conftest import FakeEmbedder, make_pipeline
 
@@ -210,3 +211,24 @@ def test_every_chunk_of_the_top_articles_joins_a_compound_question(news_pipeline
         *news_pipeline.lexical.chunks(news_pipeline.lexical.chunk_ids("beta-2")).values(),
         *news_pipeline.lexical.chunks(news_pipeline.lexical.chunk_ids("alpha-1")).values(),
     ]
+
+
+class _BrokenEmbedder(FakeEmbedder):
+    def embed_query(self, text: str) -> list[float]:
+        raise ConfigError("cannot load the embedding model — check NEWSBOT_MODEL")
+
+
+def test_the_dense_sides_error_reaches_the_caller(news_pipeline) -> None:
+    """The query's embedding runs on a thread of its own beside BM25; what goes wrong there is raised here."""
+    retriever = HybridRetriever(_BrokenEmbedder(), news_pipeline.store, news_pipeline.lexical)
+    with pytest.raises(ConfigError, match="NEWSBOT_MODEL"):
+        retriever.retrieve("When did the harbour reopen?")
+
+
+def test_a_given_query_vector_is_used_as_given(news_pipeline) -> None:
+    """With the vector given (computed elsewhere), retrieval embeds nothing and ranks as with its own."""
+    question = "When did the harbour reopen after the storm?"
+    own = news_pipeline.retriever.retrieve(question)
+    vector = news_pipeline.retriever.embedder.embed_query(question)
+    given = HybridRetriever(_BrokenEmbedder(), news_pipeline.store, news_pipeline.lexical).retrieve(question, vector)
+    assert [(p.chunk.chunk_id, p.score) for p in given] == [(p.chunk.chunk_id, p.score) for p in own]
