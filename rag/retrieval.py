@@ -129,6 +129,7 @@ class HybridRetriever:
             [d for d, _ in self.lexical.search_articles(query, cfg.article_candidates, sources)]
             for sources in [None, *([s] for s in wanted.sources)]
         ]
+        self._prefetch(query, [[cid for cid, _ in lexical], *more], articles[0])
         dense = dense_of()
         rankings = [[cid for cid, _ in dense], [cid for cid, _ in lexical], *more]
         weights = [cfg.dense_weight, cfg.lexical_weight, *more_weights]
@@ -150,6 +151,14 @@ class HybridRetriever:
             passages += self._rest_of(order[: cfg.expand_docs], chunks)
         log.debug("retrieved %d passages from %d articles for %r (%s)", len(passages), len(order), query, wanted)
         return grouped(passages, order, cfg.chunks_per_doc)
+
+    def _prefetch(self, query: str, rankings: list[list[str]], articles: list[str]) -> None:
+        """Read, while the embedding still runs, the chunks retrieval will most likely hydrate after it: the
+        lexical candidates, and for a question of several parts every chunk of the best articles by BM25
+        (the lexical index keeps them for this index version; nothing here decides a ranking)."""
+        self.lexical.chunks(list(dict.fromkeys(cid for ranking in rankings for cid in ranking)))
+        if is_compound(query):
+            self.lexical.article_chunks(articles[: self.config.expand_docs])
 
     def _dense(self, query: str, query_vector: Sequence[float] | None) -> list[tuple[str, float]]:
         """The nearest chunks to the query's embedding."""
