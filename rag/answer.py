@@ -119,12 +119,26 @@ class _Scored:
 
 
 class _Weights(dict[str, float]):
-    """Term weights of a part, in the question's order (so that sums come out the same every run)."""
+    """Term weights of a part, in the question's order (so that sums come out the same every run), with the
+    coverage of each set of stems they were asked about kept: a part's weights serve several outlets, and a
+    passage's coverage is asked again when its fit is."""
 
     @cached_property
     def total(self) -> float:
         """The sum of the weights, added up once (in the same order, so to the same float, every time)."""
         return sum(self.values())
+
+    @cached_property
+    def _covered(self) -> dict[frozenset[str], float]:
+        return {}
+
+    def coverage(self, held: frozenset[str]) -> float:
+        """The share of the weights whose terms `held` holds."""
+        got = self._covered.get(held)
+        if got is None:
+            total = self.total
+            got = self._covered[held] = sum(w for s, w in self.items() if s in held) / total if total else 0.0
+        return got
 
 
 def _weights(focus: str, idf: IdfFn | None, sentences: Sequence[_Sentence]) -> _Weights:
@@ -176,12 +190,6 @@ def _pool_weights(text: str, pool: Sequence[frozenset[str]]) -> _Weights:
 
 def _span(chunk: Chunk, span: tuple[int, int]) -> str:
     return chunk.text[span[0] - chunk.start : span[1] - chunk.start]
-
-
-def _coverage(weights: _Weights, held: frozenset[str]) -> float:
-    """The share of the weights whose terms `held` holds."""
-    total = weights.total
-    return sum(w for s, w in weights.items() if s in held) / total if total else 0.0
 
 
 def _is_person(speaker: str) -> bool:
@@ -276,16 +284,16 @@ class ExtractiveAnswerer:
         if not allowed or len(weights) < cfg.part_min_terms:
             return
         best = self._best_fit(allowed, weights)
-        if _coverage(weights, best.stems) < cfg.part_min_support:
+        if weights.coverage(best.stems) < cfg.part_min_support:
             return
-        start, _, text, _ = max(best.sentences, key=lambda s: _coverage(weights, s[3]))
+        start, _, text, _ = max(best.sentences, key=lambda s: weights.coverage(s[3]))
         picks.setdefault((best.passage.chunk.chunk_id, start), (best, text))
 
     def _best_fit(self, allowed: Sequence[_Candidate], weights: _Weights) -> _Candidate:
         """The candidate of highest `_part_fit` (the earlier on a tie), reading sentences only where they can
         matter: a sentence covers no more than its passage, so a passage covering `c` fits at most
         (1 + part_sentence)·c, and the passages after that bound falls below the best fit so far are skipped."""
-        by_coverage = sorted(((_coverage(weights, c.stems), c) for c in allowed), key=lambda x: -x[0])
+        by_coverage = sorted(((weights.coverage(c.stems), c) for c in allowed), key=lambda x: -x[0])
         best: tuple[float, int] | None = None
         winner = by_coverage[0][1]
         for coverage, c in by_coverage:
@@ -298,9 +306,9 @@ class ExtractiveAnswerer:
 
     def _part_fit(self, c: _Candidate, weights: _Weights) -> float:
         """How well a passage answers one part: its coverage and its best sentence's, less its article's rank."""
-        best_sentence = max((_coverage(weights, s[3]) for s in c.sentences), default=0.0)
+        best_sentence = max((weights.coverage(s[3]) for s in c.sentences), default=0.0)
         cfg = self.config
-        return _coverage(weights, c.stems) + cfg.part_sentence * best_sentence - cfg.part_doc_rank * c.doc_rank
+        return weights.coverage(c.stems) + cfg.part_sentence * best_sentence - cfg.part_doc_rank * c.doc_rank
 
     def _refuses(self, scored: list[_Scored], fitting: list[_Scored]) -> bool:
         """Refuse when no fitting sentence covers enough of the question, or when the sentences that
@@ -342,7 +350,7 @@ class ExtractiveAnswerer:
         out = []
         for s in sentences:
             p = passages[s.rank]
-            support = cfg.own_weight * _coverage(weights, s.own) + (1 - cfg.own_weight) * _coverage(weights, s.context)
+            support = cfg.own_weight * weights.coverage(s.own) + (1 - cfg.own_weight) * weights.coverage(s.context)
             prior = 0.15 * (p.dense if p.dense is not None else 0.0) - 0.02 * s.rank
             said = self._speaker_bonus(s, speaker_stems)
             bonus = said - (0.1 if _is_heading(s.text) else 0.0)
