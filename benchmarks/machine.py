@@ -12,6 +12,8 @@ PACKAGES = (
     "numpy",
     "tokenizers",
     "safetensors",
+    "onnxruntime",
+    "onnx",
     "sentence-transformers",
     "transformers",
     "chromadb",

@@ -85,7 +85,8 @@ def plain_ingest(source: str, persist_dir: str, texts_out: str, fake: bool = Fal
 
 
 def encode(texts: str, engine: str, batch_size: int = 32, fake: bool = False) -> dict[str, Any]:
-    """Raw `encode` throughput on a texts file: sentence-transformers' model.encode, or newsbot's engine."""
+    """Raw `encode` throughput on a texts file: sentence-transformers' model.encode (at `batch_size`, its
+    default 32), or newsbot's engine (at its own default batch size, as newsbot ingests)."""
     items = json.loads(Path(texts).read_text(encoding="utf-8"))
     if fake:
         run: Callable[[list[str]], Any] = HashEmbedder().encode
@@ -101,7 +102,7 @@ def encode(texts: str, engine: str, batch_size: int = 32, fake: bool = False) ->
     else:
         from rag.embeddings import SentenceTransformerEmbeddings
 
-        run = SentenceTransformerEmbeddings(batch_size=batch_size).encode
+        run = SentenceTransformerEmbeddings().encode
     run([LONG_TEXT] * 16)
     started = time.perf_counter()
     run(items)
