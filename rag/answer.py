@@ -247,10 +247,8 @@ class ExtractiveAnswerer:
         for part in [*clauses(question), question]:
             named = named_sources(part, sources) if part is not question else named_all
             weights = _pool_weights(topic_words(part, sources), chunk_stems) if part is not question else whole
-            if len(weights) < cfg.part_min_terms:
-                weights = (
-                    whole if named else _Weights()
-                )  # "as reported by both X and Y": each outlet, on the whole question
+            if len(weights) < cfg.part_min_terms:  # "as reported by both X and Y": each outlet, on the whole question
+                weights = whole if named else _Weights()
             outlets: list[tuple[str, ...]] = [(o,) for o in named] or [()]
             dates = named_dates(part)
             for only in outlets:  # each outlet the part names answers it for itself

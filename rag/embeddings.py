@@ -30,9 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
-SHORT_CALL_TOKENS = (
-    512  # calls up to this many tokens (questions, a few sentences) run on one thread: docs/performance.md
-)
+SHORT_CALL_TOKENS = 512  # calls up to this many tokens (a question, a few sentences) run on one thread
 
 
 def resolve_model_path(name: str) -> str:
@@ -50,7 +48,7 @@ def resolve_model_path(name: str) -> str:
 
 @dataclass(frozen=True)
 class BertShape:
-    """What the lean engine need to know of a BERT sentence model."""
+    """What the lean engine needs to know of a BERT sentence model."""
 
     layers: int
     heads: int
