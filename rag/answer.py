@@ -92,9 +92,17 @@ class _Candidate:
     @cached_property
     def sentences(self) -> tuple[tuple[int, int, str, frozenset[str]], ...]:
         """(start, end, text, stems) of each sentence: split only for the passages that come close to winning."""
-        chunk = self.passage.chunk
-        spans = sentence_spans(chunk.text, offset=chunk.start)
-        return tuple((s, e, _span(chunk, (s, e)), _sentence_stems(_span(chunk, (s, e)))) for s, e in spans)
+        return _sentences_of(self.passage.chunk.text, self.passage.chunk.start)
+
+
+@lru_cache(maxsize=8192)
+def _sentences_of(text: str, offset: int) -> tuple[tuple[int, int, str, frozenset[str]], ...]:
+    """(start, end, text, stems) of each sentence of a passage at `offset` (cached: the passages of popular
+    articles come back question after question)."""
+    spans = sentence_spans(text, offset=offset)
+    return tuple(
+        (s, e, text[s - offset : e - offset], _sentence_stems(text[s - offset : e - offset])) for s, e in spans
+    )
 
 
 @lru_cache(maxsize=16384)
