@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rag.errors import IndexUnavailable
 from rag.terms import STEMMER_VERSION, stems, terms
@@ -59,10 +59,7 @@ class LexicalIndex:
         self._levels: Bm25Levels | None = None  # the in-memory BM25 of one index version (rag/bm25.py)
         self._build_lock = threading.Lock()
         self._tokenizer: QueryTokenizer | None = None
-        self._sources: tuple[int, tuple[str, ...]] = (-1, ())  # (index version, sources of its articles)
-        self._counts: dict[str, int] = {}  # document frequencies of one index version, "" → chunk count
-        self._counts_version = -1
-        self._hydrated: tuple[int, dict[str, Chunk], dict[str, tuple[Chunk, ...]]] = (-1, {}, {})
+        self._derived: tuple[int, dict[str, Any]] = (-1, {})  # (index version, values read from it: _of_version)
 
     def _migrate(self) -> None:
         """Bring an index written by an older newsbot up to this schema: chunks get a `stems` column (empty
@@ -106,10 +103,10 @@ class LexicalIndex:
 
     def sources(self) -> tuple[str, ...]:
         """The sources of the indexed articles ("" for an article without one), sorted; kept per index version."""
-        version = self.version()
-        if self._sources[0] != version:
-            self._sources = (version, tuple(sorted({a.source for a in self.articles()})))
-        return self._sources[1]
+        kept = self._of_version()
+        if "sources" not in kept:
+            kept["sources"] = tuple(sorted({a.source for a in self.articles()}))
+        return kept["sources"]
 
     def version(self) -> int:
         """A number that changes on every ingest or removal (for caches)."""
@@ -254,7 +251,7 @@ class LexicalIndex:
                     [(" ".join(stems(text[start:end])), rowid) for rowid, start, end, text in rows],
                 )
             if rows:
-                self._hydrated = (-1, {}, {})  # chunks read before now lack their stems
+                self._of_version().pop("chunks", None)  # chunks read before now lack their stems
             if len(rows) < batch:
                 return
 
@@ -281,12 +278,12 @@ class LexicalIndex:
 
     def _hydrated_now(self) -> tuple[dict[str, Chunk], dict[str, tuple[Chunk, ...]]]:
         """Chunks already read, by id and by article, of the current index version (started afresh when the
-        version moved or the cache grew past _MAX_CHUNKS): a passage is read from SQLite once per version."""
-        version = self.version()
-        cached_version, by_id, _ = self._hydrated
-        if cached_version != version or len(by_id) > _MAX_CHUNKS:
-            self._hydrated = (version, {}, {})
-        return self._hydrated[1], self._hydrated[2]
+        cache grew past _MAX_CHUNKS): a passage is read from SQLite once per version."""
+        kept = self._of_version()
+        if "chunks" not in kept or len(kept["chunks"]) > _MAX_CHUNKS:
+            kept["article_chunks"] = {}  # first: another thread that finds "chunks" finds this too
+            kept["chunks"] = {}
+        return kept["chunks"], kept["article_chunks"]
 
     def _hydrate(self, where: str, args: tuple) -> list[Chunk]:
         """Chunks of the rows `where` selects, each article's text read once (one snapshot for both reads)."""
@@ -336,13 +333,21 @@ class LexicalIndex:
             return self._counts_now()[""]
 
     def _counts_now(self) -> dict[str, int]:
-        """Counts of the current index version ("" → chunks): started afresh when the version moved."""
-        version = self.version()
-        if self._counts_version != version or len(self._counts) > _MAX_COUNTS:
+        """Document frequencies of the current index version, "" → the chunk count (started afresh when the
+        cache grew past _MAX_COUNTS)."""
+        kept = self._of_version()
+        if "counts" not in kept or len(kept["counts"]) > _MAX_COUNTS:
             row = self._one("SELECT count(*) FROM chunks", ())
-            self._counts = {"": int(row[0]) if row else 0}
-            self._counts_version = version
-        return self._counts
+            kept["counts"] = {"": int(row[0]) if row else 0}
+        return kept["counts"]
+
+    def _of_version(self) -> dict[str, Any]:
+        """Values read from the current index version (its sources, counts, the chunks read), kept until an
+        ingest or removal moves the version."""
+        version = self.version()
+        if self._derived[0] != version:
+            self._derived = (version, {})
+        return self._derived[1]
 
     def close(self) -> None:
         """Close the database."""
