@@ -12,11 +12,15 @@ kind of thing (a date, a number, a person, a name), when it holds such a thing (
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property, lru_cache
+from itertools import repeat
+
+import numpy as np
 
 from rag.citations import number_passages, renumber
 from rag.filters import FRAMING, clauses, is_compound, named_dates, named_sources, published_on, topic_words
@@ -83,11 +87,12 @@ class _Candidate:
     order: int  # place in the retrieved passages
     doc_rank: int  # place of its article among the top articles
     stems: frozenset[str]
+    index: int  # place in its pool
 
     @classmethod
-    def of(cls, p: Passage, rank: tuple[int, int]) -> _Candidate:
+    def of(cls, p: Passage, rank: tuple[int, int], index: int) -> _Candidate:
         known = p.chunk.stems
-        return cls(p, rank[0], rank[1], known if known is not None else _passage_stems(p.chunk.text))
+        return cls(p, rank[0], rank[1], known if known is not None else _passage_stems(p.chunk.text), index)
 
     @cached_property
     def sentences(self) -> tuple[tuple[int, int, str, frozenset[str]], ...]:
@@ -189,11 +194,45 @@ def _distinct(passages: Sequence[Passage], docs: list[str]) -> list[tuple[tuple[
     return out
 
 
-def _pool_weights(text: str, pool: Sequence[frozenset[str]]) -> _Weights:
-    """Stemmed terms of `text` weighted by their rarity among the candidate passages."""
-    n = len(pool)
-    ordered = dict.fromkeys(stem(w) for w in terms(ASKING.sub(" ", text)))
-    return _Weights((s, math.log(1 + n / (1 + sum(1 for p in pool if s in p)))) for s in ordered)
+class _Pool:
+    """The candidate passages of a question of several parts, with which of them hold each term: asked once
+    per term (the membership tests run in C), so a part's coverage of every candidate is a few vector sums."""
+
+    def __init__(self, candidates: list[_Candidate]) -> None:
+        self.candidates = candidates
+        self._stems = [c.stems for c in candidates]
+        self._holding: dict[str, np.ndarray] = {}
+        self._coverages: dict[int, tuple[_Weights, list[float]]] = {}
+
+    def holding(self, term: str) -> np.ndarray:
+        """Which candidates hold `term` (booleans, in pool order)."""
+        got = self._holding.get(term)
+        if got is None:
+            tests = map(operator.contains, self._stems, repeat(term))
+            got = self._holding[term] = np.fromiter(tests, dtype=bool, count=len(self._stems))
+        return got
+
+    def weights(self, text: str) -> _Weights:
+        """Stemmed terms of `text` weighted by their rarity among the candidates."""
+        n = len(self.candidates)
+        ordered = dict.fromkeys(stem(w) for w in terms(ASKING.sub(" ", text)))
+        return _Weights((s, math.log(1 + n / (1 + int(np.count_nonzero(self.holding(s)))))) for s in ordered)
+
+    def coverages(self, weights: _Weights) -> list[float]:
+        """`weights.coverage(c.stems)` of every candidate, to the same floats: each candidate's held weights
+        added in the weights' order (adding 0.0 for a term it lacks changes no sum), then divided by the total."""
+        kept = self._coverages.get(id(weights))
+        if kept is None:
+            total = weights.total
+            if not total:
+                values = [0.0] * len(self.candidates)
+            else:
+                sums = np.zeros(len(self.candidates))
+                for term, weight in weights.items():
+                    sums += self.holding(term) * weight
+                values = (sums / total).tolist()
+            kept = self._coverages[id(weights)] = (weights, values)  # the weights kept alive: their id stays theirs
+        return kept[1]
 
 
 def _span(chunk: Chunk, span: tuple[int, int]) -> str:
@@ -246,15 +285,14 @@ class ExtractiveAnswerer:
         articles that covers it best, within the outlets and dates the part names; refused when no part is covered."""
         cfg = self.config
         docs = list(dict.fromkeys(p.chunk.doc_id for p in passages))[: cfg.part_docs]
-        pool = [_Candidate.of(p, rank) for rank, p in _distinct(passages, docs)]
-        sources = {c.passage.chunk.source for c in pool}
-        chunk_stems = [c.stems for c in pool]
+        pool = _Pool([_Candidate.of(p, rank, i) for i, (rank, p) in enumerate(_distinct(passages, docs))])
+        sources = {c.passage.chunk.source for c in pool.candidates}
         picks: dict[tuple[str, int], tuple[_Candidate, str]] = {}  # (chunk id, sentence start) → quote
         named_all = named_sources(question, sources)
-        whole = _pool_weights(topic_words(question, sources), chunk_stems)
+        whole = pool.weights(topic_words(question, sources))
         for part in [*clauses(question), question]:
             named = named_sources(part, sources) if part is not question else named_all
-            weights = _pool_weights(topic_words(part, sources), chunk_stems) if part is not question else whole
+            weights = pool.weights(topic_words(part, sources)) if part is not question else whole
             if len(weights) < cfg.part_min_terms:  # "as reported by both X and Y": each outlet, on the whole question
                 weights = whole if named else _Weights()
             outlets: list[tuple[str, ...]] = [(o,) for o in named] or [()]
@@ -268,7 +306,7 @@ class ExtractiveAnswerer:
         ranked = _ranked_only(passages)
         if not picks:
             return Answer(question=question, text=REFUSAL, refused=True, passages=ranked)
-        numbered = number_passages([c.passage for c in pool])
+        numbered = number_passages([c.passage for c in pool.candidates])
         number_of = {p.chunk.chunk_id: n for n, p in numbered.items()}
         text = " ".join(f"{quote} [{number_of[c.passage.chunk.chunk_id]}]" for c, quote in picks.values())
         text, citations = renumber(text, numbered)
@@ -276,7 +314,7 @@ class ExtractiveAnswerer:
 
     def _pick(
         self,
-        pool: Sequence[_Candidate],
+        pool: _Pool,
         weights: _Weights,
         outlets: Sequence[str],
         dates: Sequence[date],
@@ -285,36 +323,39 @@ class ExtractiveAnswerer:
         """Add to `picks` the sentence of the passage (of `outlets`, published on `dates` where any is) that
         covers `weights` best, when it covers enough of them."""
         cfg = self.config
-        allowed = [c for c in pool if not outlets or c.passage.chunk.source in outlets]
+        allowed = [c for c in pool.candidates if not outlets or c.passage.chunk.source in outlets]
         allowed = [c for c in allowed if published_on(c.passage.chunk, dates)] or allowed
         if not allowed or len(weights) < cfg.part_min_terms:
             return
-        best = self._best_fit(allowed, weights)
-        if weights.coverage(best.stems) < cfg.part_min_support:
+        coverages = pool.coverages(weights)
+        best = self._best_fit(allowed, weights, coverages)
+        if coverages[best.index] < cfg.part_min_support:
             return
         start, _, text, _ = max(best.sentences, key=lambda s: weights.coverage(s[3]))
         picks.setdefault((best.passage.chunk.chunk_id, start), (best, text))
 
-    def _best_fit(self, allowed: Sequence[_Candidate], weights: _Weights) -> _Candidate:
+    def _best_fit(self, allowed: Sequence[_Candidate], weights: _Weights, coverages: list[float]) -> _Candidate:
         """The candidate of highest `_part_fit` (the earlier on a tie), reading sentences only where they can
         matter: a sentence covers no more than its passage, so a passage covering `c` fits at most
-        (1 + part_sentence)·c, and the passages after that bound falls below the best fit so far are skipped."""
-        by_coverage = sorted(((weights.coverage(c.stems), c) for c in allowed), key=lambda x: -x[0])
+        (1 + part_sentence)·c, and the passages after that bound falls below the best fit so far are skipped.
+        `coverages[c.index]` is how much of `weights` candidate c covers."""
+        by_coverage = sorted(((coverages[c.index], c) for c in allowed), key=lambda x: -x[0])
         best: tuple[float, int] | None = None
         winner = by_coverage[0][1]
         for coverage, c in by_coverage:
             if best is not None and (1 + self.config.part_sentence) * coverage < best[0]:
                 break
-            key = (self._part_fit(c, weights), -c.order)
+            key = (self._part_fit(c, weights, coverage), -c.order)
             if best is None or key > best:
                 best, winner = key, c
         return winner
 
-    def _part_fit(self, c: _Candidate, weights: _Weights) -> float:
-        """How well a passage answers one part: its coverage and its best sentence's, less its article's rank."""
+    def _part_fit(self, c: _Candidate, weights: _Weights, coverage: float) -> float:
+        """How well a passage (covering `coverage` of the part) answers one part: its coverage and its best
+        sentence's, less its article's rank."""
         best_sentence = max((weights.coverage(s[3]) for s in c.sentences), default=0.0)
         cfg = self.config
-        return weights.coverage(c.stems) + cfg.part_sentence * best_sentence - cfg.part_doc_rank * c.doc_rank
+        return coverage + cfg.part_sentence * best_sentence - cfg.part_doc_rank * c.doc_rank
 
     def _refuses(self, scored: list[_Scored], fitting: list[_Scored]) -> bool:
         """Refuse when no fitting sentence covers enough of the question, or when the sentences that
