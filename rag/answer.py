@@ -12,13 +12,11 @@ kind of thing (a date, a number, a person, a name), when it holds such a thing (
 from __future__ import annotations
 
 import math
-import operator
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property, lru_cache
-from itertools import repeat
 
 import numpy as np
 
@@ -26,7 +24,7 @@ from rag.citations import number_passages, renumber
 from rag.filters import FRAMING, clauses, is_compound, named_dates, named_sources, published_on, topic_words
 from rag.kinds import ASKING, expectation, fits, parse_speaker, question_words
 from rag.sentences import sentence_spans
-from rag.terms import stem, stems, terms
+from rag.terms import stem, stem_id, stem_ids, stems, terms
 from rag.types import Answer, Chunk, Passage
 
 REFUSAL = "The indexed articles do not say: I found nothing in them that answers this question."
@@ -81,18 +79,19 @@ class _Sentence:
 
 @dataclass(frozen=True)
 class _Candidate:
-    """A passage of a top article, with the stems of its text and (read when needed) of each of its sentences."""
+    """A passage of a top article, with the stems of its text (as `rag.terms.stem_ids`) and (read when needed)
+    of each of its sentences."""
 
     passage: Passage
     order: int  # place in the retrieved passages
     doc_rank: int  # place of its article among the top articles
-    stems: frozenset[str]
+    stem_ids: np.ndarray = field(compare=False)
     index: int  # place in its pool
 
     @classmethod
     def of(cls, p: Passage, rank: tuple[int, int], index: int) -> _Candidate:
-        known = p.chunk.stems
-        return cls(p, rank[0], rank[1], known if known is not None else _passage_stems(p.chunk.text), index)
+        known = p.chunk.stem_ids
+        return cls(p, rank[0], rank[1], known if known is not None else _passage_stem_ids(p.chunk.text), index)
 
     @cached_property
     def sentences(self) -> tuple[tuple[int, int, str, frozenset[str]], ...]:
@@ -111,9 +110,9 @@ def _sentences_of(text: str, offset: int) -> tuple[tuple[int, int, str, frozense
 
 
 @lru_cache(maxsize=16384)
-def _passage_stems(text: str) -> frozenset[str]:
-    """Stems of one passage (cached like a sentence's)."""
-    return frozenset(stems(text))
+def _passage_stem_ids(text: str) -> np.ndarray:
+    """Stems of one passage the index holds none for, as `rag.terms.stem_ids` (cached like a sentence's)."""
+    return stem_ids(stems(text))
 
 
 @lru_cache(maxsize=65536)
@@ -200,16 +199,20 @@ class _Pool:
 
     def __init__(self, candidates: list[_Candidate]) -> None:
         self.candidates = candidates
-        self._stems = [c.stems for c in candidates]
+        held = [c.stem_ids for c in candidates]
+        self._ids = np.concatenate(held) if held else np.zeros(0, dtype=np.int32)  # every candidate's stems
+        self._owner = np.repeat(np.arange(len(held)), [len(h) for h in held])  # ... and whose each one is
         self._holding: dict[str, np.ndarray] = {}
         self._coverages: dict[int, tuple[_Weights, list[float]]] = {}
 
     def holding(self, term: str) -> np.ndarray:
-        """Which candidates hold `term` (booleans, in pool order)."""
+        """Which candidates hold the stem `term` (booleans, in pool order)."""
         got = self._holding.get(term)
         if got is None:
-            tests = map(operator.contains, self._stems, repeat(term))
-            got = self._holding[term] = np.fromiter(tests, dtype=bool, count=len(self._stems))
+            got = self._holding[term] = np.zeros(len(self.candidates), dtype=bool)
+            known = stem_id(term)
+            if known is not None:
+                got[self._owner[self._ids == known]] = True
         return got
 
     def weights(self, text: str) -> _Weights:
@@ -219,7 +222,7 @@ class _Pool:
         return _Weights((s, math.log(1 + n / (1 + int(np.count_nonzero(self.holding(s)))))) for s in ordered)
 
     def coverages(self, weights: _Weights) -> list[float]:
-        """`weights.coverage(c.stems)` of every candidate, to the same floats: each candidate's held weights
+        """`weights.coverage(stems)` of every candidate's stems, to the same floats: each candidate's held weights
         added in the weights' order (adding 0.0 for a term it lacks changes no sum), then divided by the total."""
         kept = self._coverages.get(id(weights))
         if kept is None:

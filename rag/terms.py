@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+import threading
+from collections.abc import Collection, Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 STOPWORDS = frozenset(
@@ -57,6 +62,32 @@ def _drop_e(word: str) -> str:
 def stems(text: str) -> set[str]:
     """The set of stemmed content words of `text` (each distinct word stemmed once)."""
     return set(map(stem, set(words(text)) - STOPWORDS))
+
+
+# Each distinct stem gets a small integer for the life of the process, so that a passage's stems can be kept as
+# an array of them: numpy arrays are invisible to Python's cycle collector, where the same stems as a frozenset
+# of strings cost every collection a visit per stem (40 of the 54 ms of a full collection at 100k chunks,
+# docs/performance.md). It grows with the vocabulary of the passages read, and only with that.
+_STEM_IDS: dict[str, int] = {}
+_STEM_IDS_LOCK = threading.Lock()
+
+
+def stem_id(term: str) -> int | None:
+    """The id of a stem, or None when no passage read so far holds it."""
+    return _STEM_IDS.get(term)
+
+
+def stem_ids(held: Iterable[str]) -> np.ndarray:
+    """The ids of distinct stems (new stems get the next ids), as an int32 array."""
+    import numpy as np  # here: what imports this module to read a question need not load numpy
+
+    held = list(held)
+    known = _STEM_IDS
+    if any(t not in known for t in held):
+        with _STEM_IDS_LOCK:
+            for t in held:
+                known.setdefault(t, len(known))
+    return np.fromiter(map(known.__getitem__, held), dtype=np.int32, count=len(held))
 
 
 # --- what a sentence holds: names, numbers, dates ---------------------------------------------

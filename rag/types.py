@@ -8,6 +8,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
+
+from rag.terms import stem_ids
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -57,10 +63,16 @@ class Chunk:
     # the answerer's first read of a passage then costs a split, not a stemming (docs/performance.md).
     stored_stems: str | None = field(default=None, compare=False, repr=False)
 
-    @cached_property
+    @property
     def stems(self) -> frozenset[str] | None:
-        """The stored stems as a set (read when first asked for), or None when the index had none."""
+        """The stored stems as a set, or None when the index had none."""
         return frozenset(self.stored_stems.split()) if self.stored_stems is not None else None
+
+    @cached_property
+    def stem_ids(self) -> np.ndarray | None:
+        """The stored stems as `rag.terms.stem_ids` (read when first asked for, then kept with the chunk),
+        or None when the index had none."""
+        return stem_ids(dict.fromkeys(self.stored_stems.split())) if self.stored_stems is not None else None
 
 
 @dataclass(frozen=True)
