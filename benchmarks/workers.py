@@ -117,6 +117,7 @@ def _timed(fn: Callable[[], Any]) -> float:
 
 def latency(data_dir: str, questions: list[list[Any]], repeats: int, fake: bool = False) -> dict[str, Any]:
     """Warm answer times of newsbot (cache off), its query-embedding floor, and a repeated question (cache on)."""
+    from bot.factory import serving
     from rag.cache import AnswerCache
     from rag.conversation import Conversation
 
@@ -126,17 +127,18 @@ def latency(data_dir: str, questions: list[list[Any]], repeats: int, fake: bool 
     def ask(q: Question) -> Any:
         return pipeline.ask(q.text, Conversation.from_history(list(q.history)) if q.history else None)
 
-    for q in qs[:3]:
-        ask(q)  # warm: model, Chroma segments, SQLite pages
-    answers, embeds = [], []
-    for _ in range(repeats):
-        answers.append([_timed(lambda q=q: ask(q)) for q in qs])
-        embeds.append([_timed(lambda q=q: pipeline.embedder.embed_query(q.text)) for q in qs])
-    pipeline.cache = AnswerCache(len(qs) + 1)
-    for q in qs:
-        ask(q)
-    cached = [_timed(lambda q=q: ask(q)) for q in qs]
-    refused = sum(ask(q).refused for q in qs)
+    with serving(pipeline):  # as the REPL and the Telegram bot serve
+        for q in qs[:3]:
+            ask(q)  # warm: model, Chroma segments, SQLite pages
+        answers, embeds = [], []
+        for _ in range(repeats):
+            answers.append([_timed(lambda q=q: ask(q)) for q in qs])
+            embeds.append([_timed(lambda q=q: pipeline.embedder.embed_query(q.text)) for q in qs])
+        pipeline.cache = AnswerCache(len(qs) + 1)
+        for q in qs:
+            ask(q)
+        cached = [_timed(lambda q=q: ask(q)) for q in qs]
+        refused = sum(ask(q).refused for q in qs)
     return {"answer_ms": answers, "embed_ms": embeds, "cached_ms": cached, "refused": refused, "n": len(qs)}
 
 

@@ -161,12 +161,13 @@ def ask_jsonl(pipeline: Pipeline) -> int:
 
 def cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
     """The terminal chat."""
-    from bot.factory import build_pipeline
+    from bot.factory import build_pipeline, serving
     from bot.repl import run_repl
 
     pipeline = build_pipeline(settings)
     ensure_seeded(pipeline, settings)
-    return run_repl(pipeline, settings)
+    with serving(pipeline):
+        return run_repl(pipeline, settings)
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -208,20 +209,21 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
     """Run the Telegram bot until interrupted."""
-    from bot.factory import build_pipeline
+    from bot.factory import build_pipeline, serving
     from bot.telegram import require_token, run_telegram
 
     require_token(settings)  # before the model loads: a missing token fails fast
     pipeline = build_pipeline(settings)
     ensure_seeded(pipeline, settings)
-    return run_telegram(
-        settings,
-        pipeline,
-        webhook_url=args.webhook_url,
-        listen=args.listen,
-        port=args.port,
-        secret_token=args.secret_token,
-    )
+    with serving(pipeline):
+        return run_telegram(
+            settings,
+            pipeline,
+            webhook_url=args.webhook_url,
+            listen=args.listen,
+            port=args.port,
+            secret_token=args.secret_token,
+        )
 
 
 COMMANDS = {

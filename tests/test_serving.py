@@ -1,0 +1,43 @@
+"""`bot.factory.serving`: what a process that answers question after question does before the first and after
+the last (the REPL and the Telegram bot run inside it)."""
+
+from __future__ import annotations
+
+import gc
+
+from bot.factory import serving
+from rag.documents import iter_sources
+from tests.conftest import OMAN_QUOTE, SEEDS
+
+
+class Counting:
+    """An embedder wrapper that counts the questions embedded."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner, self.queries = inner, 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def embed_query(self, text: str) -> list[float]:
+        self.queries += 1
+        return self.inner.embed_query(text)  # type: ignore[attr-defined]
+
+
+def test_serving_loads_first_and_keeps_what_start_up_made_out_of_the_collectors_walk(fake_pipeline) -> None:
+    fake_pipeline.ingest(iter_sources([str(SEEDS)]))
+    counting = fake_pipeline.embedder = fake_pipeline.retriever.embedder = Counting(fake_pipeline.embedder)
+    before = gc.get_freeze_count()
+    with serving(fake_pipeline):
+        assert counting.queries == 1  # the model is loaded before any question
+        assert gc.get_freeze_count() > before  # the pipeline and the modules: no full collection walks them
+        answer = fake_pipeline.ask("What did Dedov say about Oman?")
+        assert OMAN_QUOTE in answer.text
+    assert gc.get_freeze_count() == before  # given back to the collector when serving ends
+
+
+def test_serving_an_empty_index_loads_no_model(fake_pipeline) -> None:
+    counting = fake_pipeline.embedder = fake_pipeline.retriever.embedder = Counting(fake_pipeline.embedder)
+    with serving(fake_pipeline):
+        assert counting.queries == 0
+        assert fake_pipeline.ask("What did Dedov say about Oman?").refused
