@@ -203,7 +203,19 @@ class _Pool:
         self._ids = np.concatenate(held) if held else np.zeros(0, dtype=np.int32)  # every candidate's stems
         self._owner = np.repeat(np.arange(len(held)), [len(h) for h in held])  # ... and whose each one is
         self._holding: dict[str, np.ndarray] = {}
-        self._coverages: dict[int, tuple[_Weights, list[float]]] = {}
+        self._coverages: dict[int, tuple[_Weights, np.ndarray]] = {}
+        self._allowed: dict[tuple[tuple[str, ...], tuple[date, ...]], list[_Candidate]] = {}
+
+    def allowed(self, outlets: Sequence[str], dates: Sequence[date]) -> list[_Candidate]:
+        """The candidates of `outlets` (any when none), those published on `dates` when there are any."""
+        key = (tuple(outlets), tuple(dates))
+        got = self._allowed.get(key)
+        if got is None:
+            got = [c for c in self.candidates if c.passage.chunk.source in outlets] if outlets else self.candidates
+            if dates:
+                got = [c for c in got if published_on(c.passage.chunk, dates)] or got
+            self._allowed[key] = got
+        return got
 
     def holding(self, term: str) -> np.ndarray:
         """Which candidates hold the stem `term` (booleans, in pool order)."""
@@ -221,19 +233,16 @@ class _Pool:
         ordered = dict.fromkeys(stem(w) for w in terms(ASKING.sub(" ", text)))
         return _Weights((s, math.log(1 + n / (1 + int(np.count_nonzero(self.holding(s)))))) for s in ordered)
 
-    def coverages(self, weights: _Weights) -> list[float]:
+    def coverages(self, weights: _Weights) -> np.ndarray:
         """`weights.coverage(stems)` of every candidate's stems, to the same floats: each candidate's held weights
         added in the weights' order (adding 0.0 for a term it lacks changes no sum), then divided by the total."""
         kept = self._coverages.get(id(weights))
         if kept is None:
             total = weights.total
-            if not total:
-                values = [0.0] * len(self.candidates)
-            else:
-                sums = np.zeros(len(self.candidates))
-                for term, weight in weights.items():
-                    sums += self.holding(term) * weight
-                values = (sums / total).tolist()
+            sums = np.zeros(len(self.candidates))
+            for term, weight in weights.items():
+                sums += self.holding(term) * weight
+            values = sums / total if total else sums
             kept = self._coverages[id(weights)] = (weights, values)  # the weights kept alive: their id stays theirs
         return kept[1]
 
@@ -326,31 +335,32 @@ class ExtractiveAnswerer:
         """Add to `picks` the sentence of the passage (of `outlets`, published on `dates` where any is) that
         covers `weights` best, when it covers enough of them."""
         cfg = self.config
-        allowed = [c for c in pool.candidates if not outlets or c.passage.chunk.source in outlets]
-        allowed = [c for c in allowed if published_on(c.passage.chunk, dates)] or allowed
+        allowed = pool.allowed(outlets, dates)
         if not allowed or len(weights) < cfg.part_min_terms:
             return
-        coverages = pool.coverages(weights)
-        best = self._best_fit(allowed, weights, coverages)
-        if coverages[best.index] < cfg.part_min_support:
+        coverage, best = self._best_fit(allowed, weights, pool.coverages(weights))
+        if coverage < cfg.part_min_support:
             return
         start, _, text, _ = max(best.sentences, key=lambda s: weights.coverage(s[3]))
         picks.setdefault((best.passage.chunk.chunk_id, start), (best, text))
 
-    def _best_fit(self, allowed: Sequence[_Candidate], weights: _Weights, coverages: list[float]) -> _Candidate:
-        """The candidate of highest `_part_fit` (the earlier on a tie), reading sentences only where they can
-        matter: a sentence covers no more than its passage, so a passage covering `c` fits at most
-        (1 + part_sentence)·c, and the passages after that bound falls below the best fit so far are skipped.
-        `coverages[c.index]` is how much of `weights` candidate c covers."""
-        by_coverage = sorted(((coverages[c.index], c) for c in allowed), key=lambda x: -x[0])
+    def _best_fit(
+        self, allowed: Sequence[_Candidate], weights: _Weights, coverages: np.ndarray
+    ) -> tuple[float, _Candidate]:
+        """(coverage, candidate) of the candidate of highest `_part_fit` (the earlier on a tie), reading sentences
+        only where they can matter: a sentence covers no more than its passage, so a passage covering `c` fits at
+        most (1 + part_sentence)·c, and the passages after that bound falls below the best fit so far are
+        skipped. `coverages[c.index]` is how much of `weights` candidate c covers."""
+        covered = coverages[[c.index for c in allowed]]
         best: tuple[float, int] | None = None
-        winner = by_coverage[0][1]
-        for coverage, c in by_coverage:
+        winner = (0.0, allowed[0])
+        for i in np.argsort(-covered, kind="stable").tolist():  # most covered first, in pool order on a tie
+            coverage, c = float(covered[i]), allowed[i]
             if best is not None and (1 + self.config.part_sentence) * coverage < best[0]:
                 break
             key = (self._part_fit(c, weights, coverage), -c.order)
             if best is None or key > best:
-                best, winner = key, c
+                best, winner = key, (coverage, c)
         return winner
 
     def _part_fit(self, c: _Candidate, weights: _Weights, coverage: float) -> float:
