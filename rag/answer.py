@@ -112,7 +112,7 @@ def _sentences_of(text: str, offset: int) -> tuple[tuple[int, int, str, frozense
 @lru_cache(maxsize=16384)
 def _passage_stem_ids(text: str) -> np.ndarray:
     """Stems of one passage the index holds none for, as `rag.terms.stem_ids` (cached like a sentence's)."""
-    return stem_ids(stems(text))
+    return stem_ids(list(stems(text)))
 
 
 @lru_cache(maxsize=65536)

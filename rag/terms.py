@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -77,17 +77,19 @@ def stem_id(term: str) -> int | None:
     return _STEM_IDS.get(term)
 
 
-def stem_ids(held: Iterable[str]) -> np.ndarray:
-    """The ids of distinct stems (new stems get the next ids), as an int32 array."""
+def stem_ids(held: Sequence[str]) -> np.ndarray:
+    """The ids of stems (new stems get the next ids), as an int32 array."""
     import numpy as np  # here: what imports this module to read a question need not load numpy
 
-    held = list(held)
     known = _STEM_IDS
-    if any(t not in known for t in held):
+    try:
+        return np.fromiter(map(known.__getitem__, held), dtype=np.int32, count=len(held))
+    except KeyError:  # a stem no passage read so far held
         with _STEM_IDS_LOCK:
             for t in held:
-                known.setdefault(t, len(known))
-    return np.fromiter(map(known.__getitem__, held), dtype=np.int32, count=len(held))
+                if t not in known:
+                    known[t] = len(known)
+        return np.fromiter(map(known.__getitem__, held), dtype=np.int32, count=len(held))
 
 
 # --- what a sentence holds: names, numbers, dates ---------------------------------------------

@@ -72,7 +72,7 @@ class Chunk:
     def stem_ids(self) -> np.ndarray | None:
         """The stored stems as `rag.terms.stem_ids` (read when first asked for, then kept with the chunk),
         or None when the index had none."""
-        return stem_ids(dict.fromkeys(self.stored_stems.split())) if self.stored_stems is not None else None
+        return stem_ids(self.stored_stems.split()) if self.stored_stems is not None else None
 
 
 @dataclass(frozen=True)
