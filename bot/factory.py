@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -46,21 +47,30 @@ def build_pipeline(settings: Settings) -> Pipeline:
     return pipeline
 
 
+# While serving, a thread waiting for the GIL gets it within 0.5 ms instead of CPython's 5: the question's
+# embedding runs on a thread of its own while this one reads and parses the chunks the answer will need, and
+# each time it comes back from ONNX Runtime or Chroma it waits for the GIL (docs/performance.md).
+SWITCH_INTERVAL = 0.0005
+
+
 @contextmanager
 def serving(pipeline: Pipeline) -> Iterator[None]:
     """While a process answers question after question (the REPL, the Telegram bot, the benchmark's latency
     worker): the embedding model and the BM25 index loaded first, so that no question waits for them; then what
     start-up left is collected and everything alive is moved out of the cycle collector's sight (`gc.freeze`)
     until the block ends. The modules, the Chroma client and the index live as long as the serving does, and a
-    full collection that walked them cost the question it fell in ~60 ms more at 100k chunks
-    (docs/performance.md)."""
+    full collection that walked them cost the question it fell in ~60 ms more at 100k chunks. The GIL is
+    handed over every SWITCH_INTERVAL seconds meanwhile (docs/performance.md)."""
     if not pipeline.is_empty():  # an empty index: the model loads with the first ingest
         pipeline.embedder.embed_query("warm-up")
         pipeline.lexical.bm25()
     gc.collect()
     gc.freeze()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
     log.debug("serving: %d objects frozen", gc.get_freeze_count())
     try:
         yield
     finally:
+        sys.setswitchinterval(interval)
         gc.unfreeze()

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from rag.filters import Constraints, clauses, constraints, is_compound, named_sources, published_on
 from rag.lexical import LexicalIndex
@@ -71,26 +71,30 @@ def grouped(passages: Sequence[Passage], doc_order: Sequence[str], per_doc: int)
     return head + [p for p in passages if p.chunk.chunk_id not in taken]
 
 
-def _in_background(fn: Callable[..., T], *args: object) -> Callable[[], T]:
-    """Start `fn(*args)` on a thread of its own; the returned function waits for its value (or raises its error)."""
-    box: dict[str, Any] = {}
+class _InBackground(Generic[T]):
+    """`fn(*args)` started on a thread of its own: `result()` waits for its value (or raises its error)."""
 
-    def run() -> None:
+    def __init__(self, fn: Callable[..., T], *args: object) -> None:
+        self._box: dict[str, Any] = {}
+        self._thread = threading.Thread(target=self._run, args=(fn, args), name="newsbot-dense", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., T], args: tuple[object, ...]) -> None:
         try:
-            box["value"] = fn(*args)
+            self._box["value"] = fn(*args)
         except BaseException as exc:  # handed to the caller, who re-raises it
-            box["error"] = exc
+            self._box["error"] = exc
 
-    thread = threading.Thread(target=run, name="newsbot-dense", daemon=True)
-    thread.start()
+    def done(self) -> bool:
+        """True once the call has returned or raised."""
+        return not self._thread.is_alive()
 
-    def result() -> T:
-        thread.join()
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
-
-    return result
+    def result(self) -> T:
+        """The call's value, once it is there; its error raised here."""
+        self._thread.join()
+        if "error" in self._box:
+            raise self._box["error"]
+        return self._box["value"]
 
 
 class HybridRetriever:
@@ -113,7 +117,7 @@ class HybridRetriever:
         cfg = self.config
         # The query's embedding and its HNSW search (native code, without the GIL) run on a thread of their
         # own while BM25 ranks on this one: 3-7 ms less per answer here (docs/performance.md).
-        dense_of = _in_background(self._dense, query, query_vector)
+        dense_of = _InBackground(self._dense, query, query_vector)
         wanted = self.constraints(query)
         lexical = self.lexical.search(query, cfg.lexical_candidates)
         more, more_weights = [], []
@@ -129,8 +133,8 @@ class HybridRetriever:
             [d for d, _ in self.lexical.search_articles(query, cfg.article_candidates, sources)]
             for sources in [None, *([s] for s in wanted.sources)]
         ]
-        self._prefetch(query, [[cid for cid, _ in lexical], *more], articles[0])
-        dense = dense_of()
+        self._prefetch(query, [[cid for cid, _ in lexical], *more], articles[0], until=dense_of.done)
+        dense = dense_of.result()
         rankings = [[cid for cid, _ in dense], [cid for cid, _ in lexical], *more]
         weights = [cfg.dense_weight, cfg.lexical_weight, *more_weights]
         fused = reciprocal_rank_fusion(rankings, weights, cfg.rrf_k)
@@ -152,13 +156,18 @@ class HybridRetriever:
         log.debug("retrieved %d passages from %d articles for %r (%s)", len(passages), len(order), query, wanted)
         return grouped(passages, order, cfg.chunks_per_doc)
 
-    def _prefetch(self, query: str, rankings: list[list[str]], articles: list[str]) -> None:
+    def _prefetch(self, query: str, rankings: list[list[str]], articles: list[str], until: Callable[[], bool]) -> None:
         """Read, while the embedding still runs, the chunks retrieval will most likely hydrate after it: the
         lexical candidates, and for a question of several parts every chunk of the best articles by BM25
-        (the lexical index keeps them for this index version; nothing here decides a ranking)."""
+        (the lexical index keeps them for this index version; nothing here decides a ranking). Then, until
+        `until()` says the embedding is done, parse those articles' stored stems, which a long question's
+        answer reads (`Chunk.stem_ids`, kept with each chunk)."""
         self.lexical.chunks(list(dict.fromkeys(cid for ranking in rankings for cid in ranking)))
         if is_compound(query):
-            self.lexical.article_chunks(articles[: self.config.expand_docs])
+            for chunk in self.lexical.article_chunks(articles[: self.config.expand_docs]):
+                if until():
+                    break
+                chunk.stem_ids  # noqa: B018 -- read for its cache
 
     def _dense(self, query: str, query_vector: Sequence[float] | None) -> list[tuple[str, float]]:
         """The nearest chunks to the query's embedding."""

@@ -4,8 +4,9 @@ the last (the REPL and the Telegram bot run inside it)."""
 from __future__ import annotations
 
 import gc
+import sys
 
-from bot.factory import serving
+from bot.factory import SWITCH_INTERVAL, serving
 from rag.documents import iter_sources
 from tests.conftest import OMAN_QUOTE, SEEDS
 
@@ -27,13 +28,15 @@ class Counting:
 def test_serving_loads_first_and_keeps_what_start_up_made_out_of_the_collectors_walk(fake_pipeline) -> None:
     fake_pipeline.ingest(iter_sources([str(SEEDS)]))
     counting = fake_pipeline.embedder = fake_pipeline.retriever.embedder = Counting(fake_pipeline.embedder)
-    before = gc.get_freeze_count()
+    before, interval = gc.get_freeze_count(), sys.getswitchinterval()
     with serving(fake_pipeline):
         assert counting.queries == 1  # the model is loaded before any question
         assert gc.get_freeze_count() > before  # the pipeline and the modules: no full collection walks them
+        assert sys.getswitchinterval() == SWITCH_INTERVAL < interval  # the dense thread waits less for the GIL
         answer = fake_pipeline.ask("What did Dedov say about Oman?")
         assert OMAN_QUOTE in answer.text
     assert gc.get_freeze_count() == before  # given back to the collector when serving ends
+    assert sys.getswitchinterval() == interval
 
 
 def test_serving_an_empty_index_loads_no_model(fake_pipeline) -> None:
