@@ -56,14 +56,17 @@ SWITCH_INTERVAL = 0.0005
 @contextmanager
 def serving(pipeline: Pipeline) -> Iterator[None]:
     """While a process answers question after question (the REPL, the Telegram bot, the benchmark's latency
-    worker): the embedding model and the BM25 index loaded first, so that no question waits for them; then what
-    start-up left is collected and everything alive is moved out of the cycle collector's sight (`gc.freeze`)
-    until the block ends. The modules, the Chroma client and the index live as long as the serving does, and a
-    full collection that walked them cost the question it fell in ~60 ms more at 100k chunks. The GIL is
-    handed over every SWITCH_INTERVAL seconds meanwhile (docs/performance.md)."""
+    worker): the embedding model, the BM25 index and, up to 20,000 of them, the chunks are loaded first, so that
+    no question waits for them; then what start-up left is collected and everything alive is moved out of the
+    cycle collector's sight (`gc.freeze`) until the block ends. The modules, the Chroma client and the index
+    live as long as the serving does, and a full collection that walked them cost the question it fell in
+    ~60 ms more at 100k chunks. The GIL is handed over every SWITCH_INTERVAL seconds meanwhile
+    (docs/performance.md)."""
     if not pipeline.is_empty():  # an empty index: the model loads with the first ingest
         pipeline.embedder.embed_query("warm-up")
         pipeline.lexical.bm25()
+        read = pipeline.lexical.preload()  # every chunk, when the index holds no more than its cache keeps
+        log.debug("serving: %d chunks read ahead", read)
     gc.collect()
     gc.freeze()
     interval = sys.getswitchinterval()

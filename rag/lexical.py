@@ -276,6 +276,20 @@ class LexicalIndex:
             by_doc.update((d, tuple(cs)) for d, cs in grouped.items())  # whole articles only, for other threads
         return [c for d in dict.fromkeys(doc_ids) for c in by_doc[d]]
 
+    def preload(self, limit: int = _MAX_CHUNKS) -> int:
+        """Read every chunk into the per-version cache, with its stored stems parsed, when the index holds no
+        more than `limit` (the cache's own bound); returns how many were read (0 when the index is larger).
+        A serving process does it once, so that its first questions read no chunk from SQLite either."""
+        if not 0 < self.chunk_count() <= limit:
+            return 0
+        docs = sorted(a.doc_id for a in self.articles())
+        read = 0
+        for i in range(0, len(docs), 500):  # a few hundred SQL parameters at a time
+            for chunk in self.article_chunks(docs[i : i + 500]):
+                chunk.stem_ids  # noqa: B018 -- read for its cache
+                read += 1
+        return read
+
     def _hydrated_now(self) -> tuple[dict[str, Chunk], dict[str, tuple[Chunk, ...]]]:
         """Chunks already read, by id and by article, of the current index version (started afresh when the
         cache grew past _MAX_CHUNKS): a passage is read from SQLite once per version."""

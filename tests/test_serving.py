@@ -44,3 +44,13 @@ def test_serving_an_empty_index_loads_no_model(fake_pipeline) -> None:
     with serving(fake_pipeline):
         assert counting.queries == 0
         assert fake_pipeline.ask("What did Dedov say about Oman?").refused
+
+
+def test_a_small_index_is_read_ahead_whole_and_a_large_one_left_to_its_questions(fake_pipeline) -> None:
+    fake_pipeline.ingest(iter_sources([str(SEEDS)]))
+    lexical = fake_pipeline.lexical
+    assert lexical.preload(limit=5) == 0  # 10 chunks: more than the cache would keep
+    assert lexical.preload() == 10
+    kept, _ = lexical._hydrated_now()
+    assert len(kept) == 10 and all("stem_ids" in c.__dict__ for c in kept.values())  # read, stems parsed
+    assert fake_pipeline.ask("What did Dedov say about Oman?").citations
