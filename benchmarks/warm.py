@@ -1,8 +1,9 @@
 """Warm answers of one index, stage by stage: `python -m benchmarks.warm DATA_DIR [--questions 40] [--passes 2]`.
 
-Asks the first MultiHop-RAG questions (answer cache off) after three warm-up ones, `--passes` times, and
-prints per pass the answer's p50 / p95 beside the query embedding's, then the median time of each stage
-(embedding, Chroma, BM25, hydrating chunks, the extractive answer). Quicker than `python -m benchmarks`
+Serves the pipeline as the REPL does (`bot.factory.serving`) and asks the first MultiHop-RAG questions
+(answer cache off) after three warm-up ones, `--passes` times; prints per pass the answer's p50 / p95
+beside the query embedding's, then the median time of each stage (embedding, Chroma, BM25, hydrating
+chunks, the extractive answer). Quicker than `python -m benchmarks`
 for trying a change; the stage timers wrap the pipeline's own objects, so the answers are the product's.
 """
 
@@ -57,12 +58,19 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no index at {args.data_dir} — build one with `newsbot --data-dir {args.data_dir} ingest …`")
     if not MULTIHOP_QUESTIONS.is_file():
         raise SystemExit(f"the questions are missing: {MULTIHOP_QUESTIONS}")
-    from bot.factory import build_pipeline
+    from bot.factory import build_pipeline, serving
     from bot.settings import Settings
 
     pipeline = build_pipeline(Settings(data_dir=args.data_dir, answer_cache_size=0))
     with MULTIHOP_QUESTIONS.open(encoding="utf-8") as f:
         questions = [json.loads(line)["question"] for line in f][: args.questions]
+    with serving(pipeline):  # as the REPL, the Telegram bot and the benchmark's latency worker serve
+        _passes(pipeline, questions, args.passes)
+    return 0
+
+
+def _passes(pipeline: Any, questions: list[str], passes: int) -> None:
+    """Warm up, then time every question `passes` times, stage by stage."""
     for q in questions[:3]:
         pipeline.ask(q)
     spent: dict[str, float] = {}
@@ -72,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             owner = getattr(owner, part)
         _timed(owner, name, key, spent)
     embedder = pipeline.retriever.embedder
-    for n in range(args.passes):
+    for n in range(passes):
         answers, embeds, stages = [], [], []
         for q in questions:
             started = time.perf_counter()
@@ -88,7 +96,6 @@ def main(argv: list[str] | None = None) -> int:
             f"query embedding p50 {percentile(embeds, 50):.1f} p95 {percentile(embeds, 95):.1f} ms"
         )
         print("  stage medians (ms): " + ", ".join(f"{k} {median(s.get(k, 0.0) for s in stages):.1f}" for k in STAGES))
-    return 0
 
 
 if __name__ == "__main__":

@@ -63,11 +63,6 @@ class Chunk:
     # the answerer's first read of a passage then costs a split, not a stemming (docs/performance.md).
     stored_stems: str | None = field(default=None, compare=False, repr=False)
 
-    @property
-    def stems(self) -> frozenset[str] | None:
-        """The stored stems as a set, or None when the index had none."""
-        return frozenset(self.stored_stems.split()) if self.stored_stems is not None else None
-
     @cached_property
     def stem_ids(self) -> np.ndarray | None:
         """The stored stems as `rag.terms.stem_ids` (read when first asked for, then kept with the chunk),
