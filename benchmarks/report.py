@@ -142,6 +142,12 @@ def cold_table(cold: dict[str, Any], lat: dict[str, Any] | None, size: str) -> l
     if lat:
         warm_rss = max(lat["newsbot_rss_mb"])
         lines.append(f"| peak RSS of the warm-latency process, every question answered (MB) | {warm_rss:.0f} | | | |")
+        if lat.get("newsbot_ready_s"):  # absent from a report of an older run
+            ready = lat["newsbot_ready_s"]
+            lines.append(
+                f"| serving start-up of that process: model, BM25 index and chunks loaded, before its first "
+                f"question (s) | {median(ready):.2f} ({_runs(ready, 2)}) | | | — |"
+            )
     if cold.get("bm25_build_s"):
         build, load = median(cold["bm25_build_s"]), median(cold["bm25_load_s"])
         lines += [

@@ -22,7 +22,7 @@ def open_lexical(settings: Settings) -> LexicalIndex:
     """The SQLite side of the index alone (enough for `list`; no model, no Chroma)."""
     from rag.lexical import LexicalIndex
 
-    return LexicalIndex(settings.lexical_path)
+    return LexicalIndex(settings.lexical_path, chunk_cache=settings.chunk_cache)
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
@@ -56,12 +56,12 @@ SWITCH_INTERVAL = 0.0005
 @contextmanager
 def serving(pipeline: Pipeline) -> Iterator[None]:
     """While a process answers question after question (the REPL, the Telegram bot, the benchmark's latency
-    worker): the embedding model, the BM25 index and, up to 20,000 of them, the chunks are loaded first, so that
-    no question waits for them; then what start-up left is collected and everything alive is moved out of the
-    cycle collector's sight (`gc.freeze`) until the block ends. The modules, the Chroma client and the index
-    live as long as the serving does, and a full collection that walked them cost the question it fell in
-    ~60 ms more at 100k chunks. The GIL is handed over every SWITCH_INTERVAL seconds meanwhile
-    (docs/performance.md)."""
+    worker): the embedding model, the BM25 index and, when the index holds no more than its chunk cache keeps
+    (NEWSBOT_CHUNK_CACHE), every chunk are loaded first, so that no question waits for them; then what start-up
+    left is collected and everything alive is moved out of the cycle collector's sight (`gc.freeze`) until the
+    block ends. The modules, the Chroma client and the index live as long as the serving does, and a full
+    collection that walked them cost the question it fell in ~60 ms more at 100k chunks. The GIL is handed over
+    every SWITCH_INTERVAL seconds meanwhile (docs/performance.md)."""
     if not pipeline.is_empty():  # an empty index: the model loads with the first ingest
         pipeline.embedder.embed_query("warm-up")
         pipeline.lexical.bm25()

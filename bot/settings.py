@@ -29,6 +29,12 @@ class Settings(BaseSettings):
         8, ge=1, le=1024, description="Embedding batch size (8 measured fastest here: docs/performance.md)."
     )
     answer_cache_size: int = Field(256, ge=0, description="Answers kept for repeated questions; 0 = no cache.")
+    chunk_cache: int = Field(
+        200_000,
+        ge=0,
+        description="Chunks a process keeps in memory (~2 KB each); a serving one reads them all first when the "
+        "index holds no more.",
+    )
     fetch_timeout: float = Field(15.0, gt=0, description="Seconds to wait for a URL.")
     log_level: str = Field("WARNING", description="Logging level when -v is not given.")
     # --- Chat model (optional generative answers; see docs/llm.md) ---

@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _MAX_COUNTS = 50_000  # cached document frequencies before the cache starts afresh
-_MAX_CHUNKS = 20_000  # hydrated chunks kept (per index version) before the cache starts afresh
+# Hydrated chunks kept (per index version) before the cache starts afresh: ~2 KB each (text, stems, offsets), so
+# ~400 MB at most. A serving process reads them all at start when the index holds no more (`preload`): at 100k
+# chunks its first questions then read nothing from SQLite (docs/performance.md). NEWSBOT_CHUNK_CACHE sets it.
+CHUNK_CACHE = 200_000
 
 _SCHEMA = """
 PRAGMA journal_mode=WAL;
@@ -45,7 +48,9 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 class LexicalIndex:
     """Article registry + FTS5 chunk index in one SQLite file (safe across threads and processes)."""
 
-    def __init__(self, path: Path, *, weights: tuple[float, float, float] = (1.0, 0.4, 0.2)) -> None:
+    def __init__(
+        self, path: Path, *, weights: tuple[float, float, float] = (1.0, 0.4, 0.2), chunk_cache: int = CHUNK_CACHE
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
@@ -55,6 +60,7 @@ class LexicalIndex:
             raise IndexUnavailable(f"cannot open the index at {path} ({exc}) — check NEWSBOT_DATA_DIR") from None
         self.path = path
         self.weights = weights
+        self.chunk_cache = chunk_cache  # chunks kept per index version (CHUNK_CACHE)
         self._lock = threading.RLock()
         self._levels: Bm25Levels | None = None  # the in-memory BM25 of one index version (rag/bm25.py)
         self._build_lock = threading.Lock()
@@ -276,11 +282,11 @@ class LexicalIndex:
             by_doc.update((d, tuple(cs)) for d, cs in grouped.items())  # whole articles only, for other threads
         return [c for d in dict.fromkeys(doc_ids) for c in by_doc[d]]
 
-    def preload(self, limit: int = _MAX_CHUNKS) -> int:
+    def preload(self) -> int:
         """Read every chunk into the per-version cache, with its stored stems parsed, when the index holds no
-        more than `limit` (the cache's own bound); returns how many were read (0 when the index is larger).
+        more than the cache keeps (`chunk_cache`); returns how many were read (0 when the index is larger).
         A serving process does it once, so that its first questions read no chunk from SQLite either."""
-        if not 0 < self.chunk_count() <= limit:
+        if not 0 < self.chunk_count() <= self.chunk_cache:
             return 0
         docs = sorted(a.doc_id for a in self.articles())
         read = 0
@@ -292,9 +298,9 @@ class LexicalIndex:
 
     def _hydrated_now(self) -> tuple[dict[str, Chunk], dict[str, tuple[Chunk, ...]]]:
         """Chunks already read, by id and by article, of the current index version (started afresh when the
-        cache grew past _MAX_CHUNKS): a passage is read from SQLite once per version."""
+        cache grew past `chunk_cache`): a passage is read from SQLite once per version."""
         kept = self._of_version()
-        if "chunks" not in kept or len(kept["chunks"]) > _MAX_CHUNKS:
+        if "chunks" not in kept or len(kept["chunks"]) > self.chunk_cache:
             kept["article_chunks"] = {}  # first: another thread that finds "chunks" finds this too
             kept["chunks"] = {}
         return kept["chunks"], kept["article_chunks"]

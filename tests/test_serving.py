@@ -6,8 +6,10 @@ from __future__ import annotations
 import gc
 import sys
 
-from bot.factory import SWITCH_INTERVAL, serving
+from bot.factory import SWITCH_INTERVAL, open_lexical, serving
+from bot.settings import Settings
 from rag.documents import iter_sources
+from rag.lexical import CHUNK_CACHE
 from tests.conftest import OMAN_QUOTE, SEEDS
 
 
@@ -49,8 +51,17 @@ def test_serving_an_empty_index_loads_no_model(fake_pipeline) -> None:
 def test_a_small_index_is_read_ahead_whole_and_a_large_one_left_to_its_questions(fake_pipeline) -> None:
     fake_pipeline.ingest(iter_sources([str(SEEDS)]))
     lexical = fake_pipeline.lexical
-    assert lexical.preload(limit=5) == 0  # 10 chunks: more than the cache would keep
+    lexical.chunk_cache = 5
+    assert lexical.preload() == 0  # 10 chunks: more than the cache would keep
+    lexical.chunk_cache = 10
     assert lexical.preload() == 10
     kept, _ = lexical._hydrated_now()
     assert len(kept) == 10 and all("stem_ids" in c.__dict__ for c in kept.values())  # read, stems parsed
     assert fake_pipeline.ask("What did Dedov say about Oman?").citations
+
+
+def test_the_chunk_cache_bound_is_a_setting(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("NEWSBOT_CHUNK_CACHE", "7")
+    assert open_lexical(Settings(data_dir=tmp_path, _env_file=None)).chunk_cache == 7
+    monkeypatch.delenv("NEWSBOT_CHUNK_CACHE")
+    assert Settings(_env_file=None).chunk_cache == CHUNK_CACHE  # the same default as rag's own
