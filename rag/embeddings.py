@@ -5,7 +5,7 @@ the first vector. The default model, all-MiniLM-L6-v2, is a six-layer BERT with 
 small enough to run directly from its safetensors weights and its Rust tokenizer, as an ONNX graph
 written here (`rag/onnx_bert.py`) on ONNX Runtime, which chromadb installs and imports anyway. No
 command imports torch; vectors equal sentence-transformers' to within 1e-6. Short calls (a question,
-a few sentences) run on one thread, long ones (ingest) on every core. A model of another shape
+a few sentences) run on two threads that sleep when idle, long ones (ingest) on every core. A model of another shape
 loads through sentence-transformers itself.
 Everything loads on first use, so commands that never embed pay for none of it.
 """
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
-SHORT_CALL_TOKENS = 512  # calls up to this many tokens (a question, a few sentences) run on one thread
+SHORT_CALL_TOKENS = 512  # calls up to this many tokens (a question, a few sentences) run on the query session
+QUERY_THREADS = 2  # the query session's threads (fewer on a 1-core machine), idle ones asleep, not spinning
 
 
 def resolve_model_path(name: str) -> str:
@@ -107,20 +108,20 @@ class LeanBert:
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self.tokenizer.no_padding()  # the file pads to 128; batches are padded to their longest text here
         self.tokenizer.enable_truncation(shape.max_tokens)
-        # A question's products are too small to share between threads: on a busy machine the hand-offs
-        # cost more than the arithmetic (docs/performance.md). One thread for short calls; every core
-        # for long ones (ingest), in a second session made on the first long call.
-        self._short = self._session(threads=1)
+        # A question's products are small: two threads whose idle one sleeps instead of spinning (a spinning
+        # one takes the core that retrieval's BM25 runs on meanwhile, docs/performance.md). Every core for
+        # long calls (ingest), in a second session made on the first long call.
+        self._short = self._session(threads=min(QUERY_THREADS, os.cpu_count() or 1), spin=False)
         self._long: Any = None
         self._lock = threading.Lock()
 
-    def _session(self, threads: int) -> Any:
+    def _session(self, threads: int, spin: bool = True) -> Any:
         from safetensors.numpy import load_file
 
         from rag.onnx_bert import bert_session, bert_weights
 
         weights = bert_weights(load_file(str(self.path / "model.safetensors")), self.shape)
-        return bert_session(weights, self.shape, threads=threads)  # the session keeps its own copy
+        return bert_session(weights, self.shape, threads=threads, spin=spin)  # the session keeps its own copy
 
     @property
     def dimension(self) -> int:

@@ -156,13 +156,16 @@ def bert_graph(weights: dict[str, np.ndarray], shape: BertShape) -> bytes:
     return model.SerializeToString()
 
 
-def bert_session(weights: dict[str, np.ndarray], shape: BertShape, *, threads: int):
-    """An ONNX Runtime session of the model on the CPU with `threads` threads for each operator."""
+def bert_session(weights: dict[str, np.ndarray], shape: BertShape, *, threads: int, spin: bool = True):
+    """An ONNX Runtime session of the model on the CPU with `threads` threads for each operator; with `spin`
+    False, a thread with nothing to do sleeps at once instead of spinning a while for more."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only: ORT warns about constants its optimiser folds away
     names = list(weights)
     options.add_external_initializers(names, [ort.OrtValue.ortvalue_from_numpy(weights[n]) for n in names])

@@ -97,3 +97,19 @@ def test_embedding_never_imports_torch() -> None:
 
 def test_empty_call() -> None:
     assert SentenceTransformerEmbeddings().encode([]).shape == (0, 384)
+
+
+def test_questions_run_on_two_threads_that_sleep_when_idle() -> None:
+    import os
+
+    from rag.embeddings import QUERY_THREADS, LeanBert
+    from rag.onnx_bert import INPUTS
+
+    engine = LeanBert(MODEL, bert_shape(MODEL))
+    options = engine._short.get_session_options()
+    assert options.intra_op_num_threads == min(QUERY_THREADS, os.cpu_count() or 1)
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    one = engine._session(threads=1)  # the same vectors as one thread's, bit for bit
+    ids = np.array([engine.tokenizer.encode("What did Dedov say about Oman?").ids], dtype=np.int64)
+    feed = dict(zip(INPUTS, (ids, np.ones_like(ids)), strict=True))
+    assert np.array_equal(engine._short.run(None, feed)[0], one.run(None, feed)[0])
