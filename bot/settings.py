@@ -32,8 +32,8 @@ class Settings(BaseSettings):
     chunk_cache: int = Field(
         200_000,
         ge=0,
-        description="Chunks a process keeps in memory (~2 KB each); a serving one reads them all first when the "
-        "index holds no more.",
+        description="Chunks a process keeps in memory (~2 KB each; 0 = none); a serving one reads them all first "
+        "when the index holds no more.",
     )
     fetch_timeout: float = Field(15.0, gt=0, description="Seconds to wait for a URL.")
     log_level: str = Field("WARNING", description="Logging level when -v is not given.")

@@ -5,8 +5,8 @@ the first vector. The default model, all-MiniLM-L6-v2, is a six-layer BERT with 
 small enough to run directly from its safetensors weights and its Rust tokenizer, as an ONNX graph
 written here (`rag/onnx_bert.py`) on ONNX Runtime, which chromadb installs and imports anyway. No
 command imports torch; vectors equal sentence-transformers' to within 1e-6. Short calls (a question,
-a few sentences) run on two threads that sleep when idle, long ones (ingest) on every core. A model of another shape
-loads through sentence-transformers itself.
+a few sentences) run on two threads that sleep when idle, long ones (ingest) on every core. A model of
+another shape loads through sentence-transformers itself.
 Everything loads on first use, so commands that never embed pay for none of it.
 """
 

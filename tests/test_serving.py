@@ -58,6 +58,9 @@ def test_a_small_index_is_read_ahead_whole_and_a_large_one_left_to_its_questions
     kept, _ = lexical._hydrated_now()
     assert len(kept) == 10 and all("stem_ids" in c.__dict__ for c in kept.values())  # read, stems parsed
     assert fake_pipeline.ask("What did Dedov say about Oman?").citations
+    lexical.chunk_cache = 0  # nothing kept: every question reads its chunks afresh, and is answered the same
+    assert lexical.preload() == 0
+    assert OMAN_QUOTE in fake_pipeline.ask("What did Dedov say about Oman?").text
 
 
 def test_the_chunk_cache_bound_is_a_setting(tmp_path, monkeypatch) -> None:
