@@ -158,7 +158,9 @@ def bert_graph(weights: dict[str, np.ndarray], shape: BertShape) -> bytes:
 
 def bert_session(weights: dict[str, np.ndarray], shape: BertShape, *, threads: int, spin: bool = True):
     """An ONNX Runtime session of the model on the CPU with `threads` threads for each operator; with `spin`
-    False, a thread with nothing to do sleeps at once instead of spinning a while for more."""
+    False, a thread with nothing to do sleeps at once instead of spinning a while for more. Either way no
+    thread spins once a run has returned: ORT's default keeps one core busy ~50 ms after it, the time of the
+    Chroma and SQLite writes that follow an ingest's last batch (docs/performance.md)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -166,6 +168,7 @@ def bert_session(weights: dict[str, np.ndarray], shape: BertShape, *, threads: i
     options.inter_op_num_threads = 1
     if not spin:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     options.log_severity_level = 3  # errors only: ORT warns about constants its optimiser folds away
     names = list(weights)
     options.add_external_initializers(names, [ort.OrtValue.ortvalue_from_numpy(weights[n]) for n in names])

@@ -113,3 +113,14 @@ def test_questions_run_on_two_threads_that_sleep_when_idle() -> None:
     ids = np.array([engine.tokenizer.encode("What did Dedov say about Oman?").ids], dtype=np.int64)
     feed = dict(zip(INPUTS, (ids, np.ones_like(ids)), strict=True))
     assert np.array_equal(engine._short.run(None, feed)[0], one.run(None, feed)[0])
+
+
+def test_ingest_threads_stop_spinning_when_a_run_returns() -> None:
+    from rag.embeddings import LeanBert
+
+    engine = LeanBert(MODEL, bert_shape(MODEL))
+    vectors = engine.encode(["word " * 200] * 8)  # long: the session with a thread per core, spinning inside a run
+    assert vectors.shape == (8, 384)
+    for session in (engine._long, engine._short):
+        # ORT's default keeps a worker spinning ~50 ms after a run (a core taken from the writes that follow)
+        assert session.get_session_options().get_session_config_entry("session.force_spinning_stop") == "1"
