@@ -154,12 +154,14 @@ def measure_cold(size: Size, product_dir: Path, plain_dir: Path, opts: Options) 
             run = run_child(argv, first_line=True)
             out[name].append(run.first_line_seconds or 0.0)
             out[f"{name}_rss_mb"].append(run.peak_rss_mb)
-    out["bm25_build_s"], out["bm25_load_s"] = [], []
+    out["bm25_build_s"], out["bm25_load_s"], out["bm25_add_s"] = [], [], []
     for r in range(opts.repeats):
-        progress(f"{size.name}: BM25 index build and load, run {r + 1}/{opts.repeats}")
+        progress(f"{size.name}: BM25 index build, load, and build after one more article, run {r + 1}/{opts.repeats}")
         for build in (True, False):
             got = run_worker("bm25", data_dir=str(mine_dir), build=build).result
             out["bm25_build_s" if build else "bm25_load_s"].append(got["seconds"])
+        got = run_worker("bm25", data_dir=str(mine_dir), build=False, add=True).result
+        out["bm25_add_s"].append(got["seconds"])
     shutil.rmtree(work, ignore_errors=True)
     return out
 

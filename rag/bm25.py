@@ -12,7 +12,9 @@ avgdl = all tokens / rows, idf = log((N − n + 0.5) / (n + 0.5)) floored at 1e-
 term). A query naming one term twice (two words with one stem) counts it twice, as FTS5 does.
 
 An index is immutable; `save`/`load` keep it in one .npz file (no pickles) with a key saying which
-index state it describes, so a cold process loads it instead of building it.
+index state it describes, so a cold process loads it instead of building it. The file also holds what
+the index was computed from (each posting's frequency, each row's length, rowid and identity), so that
+the next state's index is that one's plus the rows an ingest added (rag/bm25_merge.py), not a rebuild.
 """
 
 from __future__ import annotations
@@ -24,14 +26,20 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from rag.bm25_merge import Rows
+    from rag.fts_postings import Postings
 
 log = logging.getLogger(__name__)
 K1, B = 1.2, 0.75
 _RECENT = 4  # score vectors kept per level (one question, its outlets' searches)
-FORMAT = 1  # bump when the file layout changes: older files are then rebuilt, not read
+FORMAT = 2  # bump when the file layout changes: older files are then rebuilt, not read
 
 
 @dataclass(frozen=True)
@@ -160,17 +168,34 @@ _ARRAYS = {  # the arrays of a level as saved, and their types
     "label_offsets": np.dtype(np.int64),
     "groups": np.dtype(np.int32),
 }
+_RAW = {  # what a level was computed from, saved beside it for the next state's merge
+    "freqs": np.dtype(np.float64),
+    "first": np.dtype(np.bool_),
+    "lengths": np.dtype(np.int64),
+}
 
 
-def save(path: Path, key: str, levels: dict[str, Bm25Index], mode: int = 0o644) -> None:
-    """Write `levels` to `path` atomically (a temporary file beside it, then os.replace), with permissions `mode`."""
-    arrays: dict[str, np.ndarray] = {"meta": _text(json.dumps({"format": FORMAT, "key": key}))}
-    for name, index in levels.items():
+def save(
+    path: Path,
+    key: str,
+    params: str,
+    levels: dict[str, tuple[Bm25Index, Postings, Rows]],
+    mode: int = 0o644,
+) -> None:
+    """Write `levels` (each with the postings and rows it was built from, for the next state's merge) to `path`
+    atomically (a temporary file beside it, then os.replace), with permissions `mode`. `params` names what
+    postings depend on besides a row's content (tokenizer, column weights)."""
+    arrays: dict[str, np.ndarray] = {"meta": _text(json.dumps({"format": FORMAT, "key": key, "params": params}))}
+    for name, (index, postings, rows) in levels.items():
         for array in _ARRAYS:
             arrays[f"{name}.{array}"] = getattr(index, array)
         arrays[f"{name}.terms"] = _text("\n".join(index.terms))  # FTS5 tokens never hold a newline
         arrays[f"{name}.labels"] = np.frombuffer(index.labels, dtype=np.uint8)
         arrays[f"{name}.group_names"] = _text(json.dumps(index.group_names))
+        for array in _RAW:
+            arrays[f"{name}.{array}"] = getattr(postings, array)
+        arrays[f"{name}.rowids"] = rows.rowids
+        arrays[f"{name}.idents"] = _text(json.dumps(rows.idents))
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -189,8 +214,8 @@ def load(path: Path, key: str, names: Sequence[str]) -> dict[str, Bm25Index] | N
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(_untext(data["meta"]))
-            if meta != {"format": FORMAT, "key": key}:
-                log.info("BM25 cache %s is for another index state: rebuilding it", path)
+            if meta.get("format") != FORMAT or meta.get("key") != key:
+                log.info("BM25 cache %s is for another index state: updating it", path)
                 return None
             levels = {name: _level(data, name) for name in names}
     except FileNotFoundError:
@@ -199,6 +224,50 @@ def load(path: Path, key: str, names: Sequence[str]) -> dict[str, Bm25Index] | N
         log.warning("BM25 cache %s is unreadable (%s: %s): rebuilding it", path, type(exc).__name__, exc)
         return None
     return levels
+
+
+def load_sources(path: Path, params: str, names: Sequence[str]) -> dict[str, tuple[Postings, Rows]] | None:
+    """The postings and rows the levels saved at `path` were built from, whatever index state that was, when
+    `params` are the same; None when the file is absent, of other params, or damaged (then logged)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(_untext(data["meta"]))
+            if meta.get("format") != FORMAT or meta.get("params") != params:
+                return None
+            return {name: _sources(data, name) for name in names}
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a cache: whatever is wrong with the file, the levels are built from SQLite
+        log.warning("BM25 cache %s is unreadable (%s: %s): building from the index", path, type(exc).__name__, exc)
+        return None
+
+
+def _sources(data: np.lib.npyio.NpzFile, name: str) -> tuple[Postings, Rows]:
+    """A level's postings and rows read back, their shapes checked (a damaged file raises ValueError)."""
+    from rag.bm25_merge import Rows
+    from rag.fts_postings import Postings
+
+    index = _level(data, name)
+    raw = {array: data[f"{name}.{array}"] for array in _RAW}
+    rowids = data[f"{name}.rowids"]
+    idents = json.loads(_untext(data[f"{name}.idents"]))
+    n_rows, n_post = index.size, len(index.rows)
+    if (
+        any(raw[array].dtype != dtype or raw[array].ndim != 1 for array, dtype in _RAW.items())
+        or rowids.dtype != np.int64
+        or (len(raw["freqs"]), len(raw["first"]), len(raw["lengths"]), len(rowids)) != (n_post, n_post, n_rows, n_rows)
+        or not (isinstance(idents, list) and len(idents) == n_rows and all(isinstance(i, str) for i in idents))
+        or bool(np.any(np.diff(rowids) <= 0))
+    ):
+        raise ValueError(f"inconsistent source arrays in level {name!r}")
+    bounds = index.label_offsets.tolist()
+    labels = [index.labels[a:b].decode("utf-8") for a, b in pairwise(bounds)]
+    first_df = index.first_df.astype(np.int64)
+    postings = Postings(
+        list(index.terms), index.offsets, index.rows, raw["freqs"], raw["first"], first_df, raw["lengths"]
+    )
+    rows = Rows(rowids, labels, [index.group_names[g] for g in index.groups.tolist()], idents)
+    return postings, rows
 
 
 def _level(data: np.lib.npyio.NpzFile, name: str) -> Bm25Index:

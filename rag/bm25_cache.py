@@ -3,13 +3,18 @@
 SQLite stays the commit point: the file is only a cache of what SQLite holds. It is keyed by the
 index version and a digest of the registry (article ids, content hashes, chunk row ids), read in the
 same snapshot as the postings, so a file from another state (an older version, a re-created index
-whose version counter came round to the same number) is never used; a damaged file is rebuilt. A
-data dir that cannot be written still works: the index is then built in memory by every process.
+whose version counter came round to the same number) is never loaded as this state's. Such a file
+still serves as the base of this state's build: the postings of the rows both states hold (same
+rowid, id, source and content hash) are taken from it, and only the rows it lacks are read from SQLite
+(rag/bm25_merge.py), so an ingest's build costs what it added, not the whole index. A damaged file
+is rebuilt. A data dir that cannot be written still works: the index is then built in memory by every
+process.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sqlite3
 import time
@@ -20,10 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from rag import bm25
-from rag.fts_postings import TOKENIZE, read_postings
+from rag.bm25_merge import Rows, match, merge
+from rag.fts_postings import TOKENIZE, Postings, read_postings
 
 log = logging.getLogger(__name__)
 ARTICLE_WEIGHTS = (1.0, 1.0)  # title, text
+LEVELS = ("chunks", "articles")
 
 
 @dataclass(frozen=True)
@@ -41,28 +48,34 @@ def cache_path(db_path: Path) -> Path:
 
 
 def open_levels(db_path: Path, weights: Sequence[float]) -> Bm25Levels:
-    """The BM25 levels of the index's current state: from the cache file when it matches, else built (and saved)."""
+    """The BM25 levels of the index's current state: from the cache file when it matches, else built (on the
+    file's levels when it holds another state of this index) and saved."""
     db = sqlite3.connect(str(db_path), timeout=30, isolation_level=None)
     try:
         db.execute("BEGIN")  # one snapshot: the key and the postings describe the same state
         version, key = state_key(db, weights)
         path = cache_path(db_path)
         started = time.perf_counter()
-        levels = bm25.load(path, key, ("chunks", "articles"))
+        levels = bm25.load(path, key, LEVELS)
         if levels is not None:
             log.info("BM25 index of version %d loaded from %s in %.2f s", version, path, time.perf_counter() - started)
             return Bm25Levels(version, levels["chunks"], levels["articles"])
-        chunks, articles = build_levels(db, weights)
+        built = build_levels(db, weights, bm25.load_sources(path, params(weights), LEVELS))
         log.info("BM25 index of version %d built in %.2f s", version, time.perf_counter() - started)
         try:
-            bm25.save(path, key, {"chunks": chunks, "articles": articles}, mode=db_path.stat().st_mode & 0o666)
+            bm25.save(path, key, params(weights), built, mode=db_path.stat().st_mode & 0o666)
         except OSError as exc:
             log.warning("cannot save the BM25 index to %s (%s): every process will build it", path, exc)
-        return Bm25Levels(version, chunks, articles)
+        return Bm25Levels(version, built["chunks"][0], built["articles"][0])
     finally:
         if db.in_transaction:
             db.execute("COMMIT")  # nothing of main was written: this only ends the read
         db.close()
+
+
+def params(weights: Sequence[float]) -> str:
+    """What a row's postings depend on besides its content: the file format, the tokenizer, the column weights."""
+    return f"{bm25.FORMAT}|{TOKENIZE}|{list(weights)}|{list(ARTICLE_WEIGHTS)}"
 
 
 def state_key(db: sqlite3.Connection, weights: Sequence[float]) -> tuple[int, str]:
@@ -76,32 +89,74 @@ def state_key(db: sqlite3.Connection, weights: Sequence[float]) -> tuple[int, st
     return version, h.hexdigest()
 
 
-def build_levels(db: sqlite3.Connection, weights: Sequence[float]) -> tuple[bm25.Bm25Index, bm25.Bm25Index]:
-    """Both levels from what SQLite holds: chunks from the FTS5 table, articles from a temporary one."""
-    listed = db.execute(
-        "SELECT c.id, c.chunk_id, coalesce(a.source, '') FROM chunks c "
-        "LEFT JOIN articles a USING (doc_id) ORDER BY c.id"
-    ).fetchall()
-    chunks = _index(db, "main", "chunks_fts", ("text", "title", "source"), weights, listed)
-    db.execute("DROP TABLE IF EXISTS temp.bm25_articles")
-    db.execute(f"CREATE VIRTUAL TABLE temp.bm25_articles USING fts5(title, text, tokenize='{TOKENIZE}')")
-    db.execute("INSERT INTO temp.bm25_articles (rowid, title, text) SELECT rowid, title, text FROM main.articles")
-    listed = db.execute("SELECT rowid, doc_id, source FROM main.articles ORDER BY rowid").fetchall()
-    articles = _index(db, "temp", "bm25_articles", ("title", "text"), ARTICLE_WEIGHTS, listed)
-    return chunks, articles
+Level = tuple[bm25.Bm25Index, Postings, Rows]  # an index, and what it was built from (saved for the next build)
 
 
-def _index(
+def build_levels(
+    db: sqlite3.Connection, weights: Sequence[float], base: dict[str, tuple[Postings, Rows]] | None = None
+) -> dict[str, Level]:
+    """Both levels from what SQLite holds (chunks from the FTS5 table, articles through a temporary one),
+    reading only the rows `base` (an earlier state's postings and rows) lacks."""
+    chunks = _rows(
+        db.execute(
+            "SELECT c.id, c.chunk_id, coalesce(a.source, ''), '' FROM chunks c "
+            "LEFT JOIN articles a USING (doc_id) ORDER BY c.id"
+        )
+    )
+    articles = _rows(db.execute("SELECT rowid, doc_id, source, content_hash FROM main.articles ORDER BY rowid"))
+    return {
+        "chunks": _level(
+            db, "chunks_fts", ("text", "title", "source"), weights, chunks, base["chunks"] if base else None
+        ),
+        "articles": _level(
+            db, "articles", ("title", "text"), ARTICLE_WEIGHTS, articles, base["articles"] if base else None
+        ),
+    }
+
+
+def _rows(cursor: sqlite3.Cursor) -> Rows:
+    listed = cursor.fetchall()
+    return Rows(
+        np.array([r[0] for r in listed], dtype=np.int64),
+        [r[1] for r in listed],
+        [r[2] for r in listed],
+        [r[3] for r in listed],
+    )
+
+
+def _level(
     db: sqlite3.Connection,
-    schema: str,
     table: str,
     columns: Sequence[str],
     weights: Sequence[float],
-    listed: list[tuple[int, str, str]],
-) -> bm25.Bm25Index:
-    """One level: `listed` is (rowid, label, group) of every row, by rowid."""
-    rowids = np.array([r[0] for r in listed], dtype=np.int64)
-    p = read_postings(db, schema, table, columns, weights, rowids)
-    return bm25.build(
-        p.terms, p.offsets, p.rows, p.freqs, p.first_df, p.lengths, [r[1] for r in listed], [r[2] for r in listed]
+    rows: Rows,
+    base: tuple[Postings, Rows] | None,
+) -> Level:
+    """One level: `table`'s rows `rows`, tokenized by FTS5 in a temporary table, the rows `base` holds excepted."""
+    m = match(base[1], rows) if base is not None else None
+    wanted = rows.rowids if m is None else rows.rowids[m.added]
+    if m is None and table == "chunks_fts":
+        schema, source = "main", table  # every chunk: FTS5 holds them tokenized already
+    else:
+        schema, source, cols = "temp", f"bm25_rows_{table}", ", ".join(columns)
+        db.execute(f"DROP TABLE IF EXISTS temp.{source}")
+        db.execute(f"CREATE VIRTUAL TABLE temp.{source} USING fts5({cols}, tokenize='{TOKENIZE}')")
+        some = "" if m is None else " WHERE rowid IN (SELECT value FROM json_each(?))"
+        db.execute(
+            f"INSERT INTO temp.{source} (rowid, {cols}) SELECT rowid, {cols} FROM main.{table}{some}",
+            (json.dumps(wanted.tolist()),) if some else (),
+        )
+    postings = read_postings(db, schema, source, columns, weights, wanted)
+    if m is not None and base is not None:
+        postings = merge(base[0], postings, m, len(rows))
+    index = bm25.build(
+        postings.terms,
+        postings.offsets,
+        postings.rows,
+        postings.freqs,
+        postings.first_df,
+        postings.lengths,
+        rows.labels,
+        rows.groups,
     )
+    return index, postings, rows

@@ -27,6 +27,7 @@ class Postings:
     offsets: np.ndarray  # int64 [terms + 1]
     rows: np.ndarray  # int32 [postings]: row numbers (positions in the rowids given), ascending per term
     freqs: np.ndarray  # float64 [postings]: Σ weight[col] · occurrences in col
+    first: np.ndarray  # bool [postings]: the row holds the term in column 0
     first_df: np.ndarray  # int64 [terms]: rows holding the term in column 0
     lengths: np.ndarray  # int64 [rows]: tokens of each row over all columns
 
@@ -87,16 +88,16 @@ def read_postings(
         parts.append((term[starts].astype(np.int32), row[starts].astype(np.int32), freqs, in_first))
         del flat, term, col, docs, row, key
     post_term = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+    first = np.concatenate([p[3] for p in parts]) if parts else np.zeros(0, dtype=bool)
     offsets = np.zeros(len(terms) + 1, dtype=np.int64)
     np.cumsum(np.bincount(post_term, minlength=len(terms)), out=offsets[1:])
     return Postings(
         terms=terms,
         offsets=offsets,
-        rows=np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64),
+        rows=np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int32),
         freqs=np.concatenate([p[2] for p in parts]) if parts else np.zeros(0),
-        first_df=np.bincount(
-            post_term, weights=np.concatenate([p[3] for p in parts]) if parts else None, minlength=len(terms)
-        ).astype(np.int64),
+        first=first,
+        first_df=np.bincount(post_term, weights=first, minlength=len(terms)).astype(np.int64),
         lengths=lengths,
     )
 

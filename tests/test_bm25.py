@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rag import bm25_cache
+from rag import bm25, bm25_cache
 from rag.chunking import chunk_article
 from rag.fts_postings import QueryTokenizer
 from rag.lexical import LexicalIndex
@@ -292,6 +292,131 @@ def test_an_index_built_before_the_bm25_file_existed_works_as_it_is(seeded_copy:
     words = list(dict.fromkeys(terms("What did Dedov say about Oman?")))
     assert_same_ranking(index.search("What did Dedov say about Oman?", 10), index._fts_search(words, 10, None))
     assert (seeded_copy / "index.bm25.npz").is_file()
+
+
+# --- a state's build starts from the last state's file ----------------------------------------------
+def assert_same_levels(got: dict, want: dict) -> None:
+    """Two builds of one state, level by level: every array the same, bit for bit."""
+    import numpy as np
+
+    for name in bm25_cache.LEVELS:
+        (gi, gp, gr), (wi, wp, wr) = got[name], want[name]
+        assert (gi.terms, gi.labels, gi.group_names) == (wi.terms, wi.labels, wi.group_names), name
+        for array in ("offsets", "rows", "impacts", "idf", "first_df", "label_offsets", "groups"):
+            a, b = getattr(gi, array), getattr(wi, array)
+            assert a.dtype == b.dtype and np.array_equal(a, b), (name, array)
+        for array in ("freqs", "first", "lengths"):
+            assert np.array_equal(getattr(gp, array), getattr(wp, array)), (name, array)
+        assert np.array_equal(gr.rowids, wr.rowids) and (gr.labels, gr.groups, gr.idents) == (
+            wr.labels,
+            wr.groups,
+            wr.idents,
+        )
+
+
+def test_a_build_on_the_last_states_file_reads_only_the_rows_it_lacks_and_equals_a_full_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    path = tmp_path / "index.sqlite3"
+    index = lexical_of(path, ARTICLES[:4])
+    index.refresh()  # the first file: every row read
+    read: list[int] = []
+    real = bm25_cache.read_postings
+
+    def spy(db, schema, table, columns, weights, rowids):  # type: ignore[no-untyped-def]
+        read.append(len(rowids))
+        return real(db, schema, table, columns, weights, rowids)
+
+    monkeypatch.setattr(bm25_cache, "read_postings", spy)
+    last, middle = ARTICLES[-1], ARTICLES[3]
+    steps: list[tuple[str, list[Article] | str]] = [
+        ("two added", ARTICLES[4:]),
+        ("the newest changed (its rows' rowids come back)", [replace(last, text=last.text + " Oil fell again.")]),
+        ("one's source changed, not its text", [replace(ARTICLES[0], source="Reuters Wire")]),
+        ("one removed", "cafe"),
+        ("other scripts", [Article("scripts", "Дедов об Омане", "Дедов сказал: 中文 Ωmega naïve Ölpreis.", "ТАСС")]),
+        ("one in the middle changed", [replace(middle, title=middle.title + " again")]),
+    ]
+    for what, change in steps:
+        if isinstance(change, str):
+            index.remove(change)
+        for article in change if isinstance(change, list) else []:
+            index.replace_article(article, chunk_article(article))
+        read.clear()
+        index.refresh()  # as `newsbot ingest` ends: this state's build on the last state's file
+        written = change if isinstance(change, list) else []
+        assert read == [sum(len(chunk_article(a)) for a in written), len(written)], what
+        db = sqlite3.connect(str(path))
+        db.execute("BEGIN")
+        full = bm25_cache.build_levels(db, index.weights)  # every row read again
+        _, key = bm25_cache.state_key(db, index.weights)
+        db.close()
+        file = bm25_cache.cache_path(path)
+        loaded = bm25.load(file, key, bm25_cache.LEVELS)
+        sources = bm25.load_sources(file, bm25_cache.params(index.weights), bm25_cache.LEVELS)
+        assert loaded is not None and sources is not None, what
+        assert_same_levels({n: (loaded[n], *sources[n]) for n in bm25_cache.LEVELS}, full)
+    monkeypatch.undo()
+    for query in [*QUERIES, "Дедов Омане", "olpreis naive"]:
+        words = list(dict.fromkeys(terms(query)))
+        assert_same_ranking(index.search(query, 20), index._fts_search(words, 20, None))
+        assert_same_ranking(index.search_articles(query, 20), fts5_articles(index, query, 20, None))
+
+
+def test_rows_are_matched_by_rowid_id_source_and_content_and_a_kept_row_never_follows_an_added_one() -> None:
+    import numpy as np
+
+    from rag.bm25_merge import Rows, match
+
+    def rows(*listed: tuple[int, str, str]) -> Rows:
+        return Rows(
+            np.array([r for r, _, _ in listed], dtype=np.int64),
+            [d for _, d, _ in listed],
+            ["S"] * len(listed),
+            [h for _, _, h in listed],
+        )
+
+    base = rows((1, "a", "h1"), (2, "b", "h2"), (3, "c", "h3"))
+    m = match(base, rows((1, "a", "h1"), (3, "c", "h3"), (4, "d", "h4"), (5, "b", "h2")))
+    assert m is not None and m.at.tolist() == [0, -1, 1] and m.added.tolist() == [2, 3]  # b went, d and b came
+    assert match(base, rows((1, "a", "h1"), (2, "b", "new"), (3, "c", "h3"))) is None  # an added row before a kept one
+    assert match(base, rows((7, "x", "h7"))) is None  # nothing kept: a full build
+    assert match(rows(), base) is None
+
+
+def test_a_file_whose_sources_are_damaged_is_no_base(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import numpy as np
+
+    path = tmp_path / "index.sqlite3"
+    index = lexical_of(path, ARTICLES[:4])
+    index.refresh()
+    saved = bm25_cache.cache_path(path)
+    with np.load(saved) as npz:
+        arrays = dict(npz)
+    arrays["chunks.freqs"] = arrays["chunks.freqs"][:-1]  # the levels still load; what they came from does not fit
+    with saved.open("wb") as out:
+        np.savez(out, **arrays)
+    for article in ARTICLES[4:]:
+        index.replace_article(article, chunk_article(article))
+    with caplog.at_level(logging.WARNING, logger="rag.bm25"):
+        index.refresh()
+    assert "building from the index" in caplog.text
+    words = list(dict.fromkeys(terms("coffee oil markets")))
+    assert_same_ranking(index.search("coffee oil markets", 10), index._fts_search(words, 10, None))
+    assert bm25.load_sources(saved, bm25_cache.params(index.weights), bm25_cache.LEVELS) is not None  # rewritten
+
+
+def test_a_file_built_with_other_weights_is_no_base(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite3"
+    lexical_of(path).refresh()
+    file = bm25_cache.cache_path(path)
+    assert bm25.load_sources(file, bm25_cache.params((1.0, 0.4, 0.2)), bm25_cache.LEVELS) is not None
+    assert bm25.load_sources(file, bm25_cache.params((1.0, 0.5, 0.2)), bm25_cache.LEVELS) is None
+    other = LexicalIndex(path, weights=(1.0, 0.5, 0.2))
+    words = list(dict.fromkeys(terms("Reuters report on Iran drones")))
+    assert_same_ranking(other.search("Reuters report on Iran drones", 10), other._fts_search(words, 10, None))
 
 
 # --- the real corpus ------------------------------------------------------------------------------
