@@ -83,3 +83,66 @@ def test_repl_entry_point_with_piped_stdin(
     assert first.startswith("> What did Dedov say about Oman?\n")
     assert OMAN_QUOTE in first
     assert second.startswith(REFUSAL)
+
+
+@pytest.mark.slow
+def test_repl_on_a_terminal_says_it_is_loading_then_answers(seeded_copy: Path) -> None:
+    """The real entry point on a pseudo-terminal: a line while the model and the index load, the banner, an
+    answer, and Ctrl-D to leave (every read bounded in time)."""
+    import pty
+    import re
+    import select
+    import subprocess
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    env.update(TERM="xterm", COLUMNS="200", LINES="50")
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "--data-dir", str(seeded_copy), "repl"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    os.close(follower)
+    raw = b""
+
+    def seen() -> bytes:
+        return re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", raw)  # the text, without the terminal's escape sequences
+
+    def since(after: bytes) -> bytes:
+        return seen().partition(after)[2] if after else seen()
+
+    def read_until(marker: bytes, seconds: float = 120.0, after: bytes = b"") -> None:
+        nonlocal raw
+        deadline = time.monotonic() + seconds
+        while marker not in since(after) and time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.5)
+            if ready:
+                try:
+                    raw += os.read(leader, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+        assert marker in since(after), seen().decode(errors="replace")[-2000:]
+
+    try:
+        read_until(b"article(s) indexed")
+        assert b"loading the model and the index (10 chunks)" in seen().split(b"article(s) indexed")[0]
+        os.write(leader, b"What did Dedov say about Oman?\r")
+        read_until(b"highly active and positive")
+        read_until("›".encode(), after=b"highly active and positive")  # the next prompt, ready for input
+        os.write(leader, b"\x04")  # Ctrl-D: end of input
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:  # drain the terminal so the child never blocks
+            if select.select([leader], [], [], 0.2)[0]:
+                try:
+                    os.read(leader, 65536)
+                except OSError:
+                    break
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
