@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol, cast
 
 from rag.answer import REFUSAL, ExtractiveAnswerer, idf_from_counts
+from rag.background import InBackground
 from rag.cache import AnswerCache
 from rag.chunking import ChunkingConfig, chunk_article
 from rag.conversation import Conversation, resolve_followup
@@ -57,6 +58,15 @@ class IngestConfig:
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
     batch_chunks: int = 256  # chunks gathered before one encode call (the model sorts by length inside)
     embed_title: bool = True  # prefix each chunk's embedded text with its article's title
+
+
+def _settle(warming: list[InBackground[None]]) -> None:
+    """Wait for the vector index's warm-up, if one runs; its failure is the next write's to report."""
+    while warming:
+        try:
+            warming.pop().result()
+        except Exception as exc:  # Chroma's own errors: the upsert that follows meets them too, and says what to do
+            log.debug("warming the vector index failed: %s", exc)
 
 
 def clean_question(question: str) -> str:
@@ -114,31 +124,42 @@ class Pipeline:
         started = time.perf_counter()
         pending: dict[str, tuple[Article, list[Chunk], bool]] = {}
         done = [0]
+        # Chroma loads a collection's vector index on a process's first use of it: once there is something to
+        # write, a query does it while the batch is chunked and embedded, and the writes are then cheaper
+        # (docs/performance.md). An empty index has nothing to load; an ingest of unchanged articles, no writes.
+        warming: list[InBackground[None]] = []
+        warm = not self.is_empty()
 
         def flush() -> None:
-            self._index(list(pending.values()), report)
+            self._index(list(pending.values()), report, before_writes=lambda: _settle(warming))
             done[0] += len(pending)
             pending.clear()
             if progress:
                 progress(done[0], report.chunks)
 
-        for item in items:
-            if isinstance(item, ArticleUnreadable):
-                report.failed.append(str(item))
-                log.warning("%s", item)
-                continue
-            known = self.lexical.article_hash(item.doc_id)
-            if known == item.content_hash and item.doc_id not in pending:
-                report.unchanged.append(item.doc_id)
-                done[0] += 1
-                if progress:
-                    progress(done[0], report.chunks)
-                continue
-            pending[item.doc_id] = (item, chunk_article(item, self.ingest_config.chunking), known is not None)
-            if sum(len(c) for _, c, _ in pending.values()) >= self.ingest_config.batch_chunks:
+        try:
+            for item in items:
+                if isinstance(item, ArticleUnreadable):
+                    report.failed.append(str(item))
+                    log.warning("%s", item)
+                    continue
+                known = self.lexical.article_hash(item.doc_id)
+                if known == item.content_hash and item.doc_id not in pending:
+                    report.unchanged.append(item.doc_id)
+                    done[0] += 1
+                    if progress:
+                        progress(done[0], report.chunks)
+                    continue
+                if warm:
+                    warming.append(InBackground(self.store.warm, name="newsbot-warm"))
+                    warm = False
+                pending[item.doc_id] = (item, chunk_article(item, self.ingest_config.chunking), known is not None)
+                if sum(len(c) for _, c, _ in pending.values()) >= self.ingest_config.batch_chunks:
+                    flush()
+            if pending:
                 flush()
-        if pending:
-            flush()
+        finally:
+            _settle(warming)  # no Chroma call of ours outlives the ingest
         if report.added or report.replaced:
             self.lexical.refresh()  # BM25 of the new version, saved: answering processes load it, not build it
         else:
@@ -155,9 +176,15 @@ class Pipeline:
         )
         return report
 
-    def _index(self, batch: list[tuple[Article, list[Chunk], bool]], report: IngestReport) -> None:
+    def _index(
+        self,
+        batch: list[tuple[Article, list[Chunk], bool]],
+        report: IngestReport,
+        before_writes: Callable[[], None] = lambda: None,
+    ) -> None:
         texts = [embedding_text(c, self.ingest_config.embed_title) for _, chunks, _ in batch for c in chunks]
         vectors = self.embedder.encode(texts)
+        before_writes()
         i = 0
         for article, chunks, existed in batch:
             mine = vectors[i : i + len(chunks)]

@@ -9,11 +9,11 @@ question names get their own lexical ranking and a boost; so do articles publish
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING
 
+from rag.background import InBackground
 from rag.filters import Constraints, clauses, constraints, is_compound, named_sources, published_on
 from rag.lexical import LexicalIndex
 from rag.store import ChromaStore
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -71,32 +70,6 @@ def grouped(passages: Sequence[Passage], doc_order: Sequence[str], per_doc: int)
     return head + [p for p in passages if p.chunk.chunk_id not in taken]
 
 
-class _InBackground(Generic[T]):
-    """`fn(*args)` started on a thread of its own: `result()` waits for its value (or raises its error)."""
-
-    def __init__(self, fn: Callable[..., T], *args: object) -> None:
-        self._box: dict[str, Any] = {}
-        self._thread = threading.Thread(target=self._run, args=(fn, args), name="newsbot-dense", daemon=True)
-        self._thread.start()
-
-    def _run(self, fn: Callable[..., T], args: tuple[object, ...]) -> None:
-        try:
-            self._box["value"] = fn(*args)
-        except BaseException as exc:  # handed to the caller, who re-raises it
-            self._box["error"] = exc
-
-    def done(self) -> bool:
-        """True once the call has returned or raised."""
-        return not self._thread.is_alive()
-
-    def result(self) -> T:
-        """The call's value, once it is there; its error raised here."""
-        self._thread.join()
-        if "error" in self._box:
-            raise self._box["error"]
-        return self._box["value"]
-
-
 class HybridRetriever:
     """Dense + BM25 candidates → fused, hydrated passages grouped by article (stale dense hits dropped)."""
 
@@ -117,7 +90,7 @@ class HybridRetriever:
         cfg = self.config
         # The query's embedding and its HNSW search (native code, without the GIL) run on a thread of their
         # own while BM25 ranks on this one: 3-7 ms less per answer here (docs/performance.md).
-        dense_of = _InBackground(self._dense, query, query_vector)
+        dense_of = InBackground(self._dense, query, query_vector, name="newsbot-dense")
         wanted = self.constraints(query)
         lexical = self.lexical.search(query, cfg.lexical_candidates)
         more, more_weights = [], []

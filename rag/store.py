@@ -94,6 +94,14 @@ class ChromaStore:
             self.collection.delete(ids=stale)
         return len(stale)
 
+    def warm(self) -> None:
+        """Load the collection's vector index now, with a one-vector query (for a vector it holds) whose answer is
+        dropped: a process's first write to a collection that holds vectors costs far more without it, and an
+        ingest does this while the model embeds (docs/performance.md)."""
+        held = self.collection.get(limit=1, include=["embeddings"])["embeddings"]
+        if held is not None and len(held):
+            self.collection.query(query_embeddings=[list(map(float, held[0]))], n_results=1, include=[])
+
     def search(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]:
         """The `k` nearest chunk ids with cosine similarity, best first."""
         # No count() first: Chroma ≥ 1.5 returns what it holds when that is fewer than k (even none),

@@ -47,6 +47,51 @@ def test_changed_article_replaces_its_chunks(fake_pipeline) -> None:
     assert [c.text for c in answer.citations] == ["Ferries stayed in port.\n\nThe storm went on."]
 
 
+def test_an_ingest_with_something_to_write_into_a_held_index_warms_its_vectors_first(
+    fake_pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    warmed: list[str] = []
+    real = fake_pipeline.store.warm
+
+    def warm() -> None:
+        warmed.append(threading.current_thread().name)  # off the ingesting thread, while the batch embeds
+        real()
+
+    monkeypatch.setattr(fake_pipeline.store, "warm", warm)
+    fake_pipeline.ingest([article("a", "Ferries sailed at dawn.")])  # an empty index: nothing to load
+    assert warmed == []
+    before = index_state(fake_pipeline)
+    fake_pipeline.ingest([article("a", "Ferries sailed at dawn.")])  # unchanged: nothing to write
+    assert warmed == [] and index_state(fake_pipeline) == before
+    report = fake_pipeline.ingest([article("b", "The port reopened."), article("c", "The storm went on.")])
+    assert warmed == ["newsbot-warm"] and report.added == ["b", "c"]
+    rows, ids, fts = index_state(fake_pipeline)
+    assert (len(rows), len(ids), fts) == (3, 3, 3)
+
+
+def test_a_warm_up_that_fails_leaves_the_ingest_to_the_writes(fake_pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_pipeline.ingest([article("a", "Ferries sailed at dawn.")])
+
+    def broken() -> None:
+        raise RuntimeError("the server went away")
+
+    monkeypatch.setattr(fake_pipeline.store, "warm", broken)
+    report = fake_pipeline.ingest([article("b", "The port reopened.")])
+    assert report.added == ["b"] and len(index_state(fake_pipeline)[1]) == 2
+
+
+def test_warming_an_empty_or_held_collection_changes_nothing(fake_pipeline) -> None:
+    fake_pipeline.store.warm()  # no vector to ask with: nothing happens
+    fake_pipeline.ingest([article("a", "Ferries sailed at dawn.")])
+    before = fake_pipeline.store.collection.get(include=["embeddings", "metadatas", "documents"])
+    fake_pipeline.store.warm()
+    after = fake_pipeline.store.collection.get(include=["embeddings", "metadatas", "documents"])
+    assert after["ids"] == before["ids"] and after["metadatas"] == before["metadatas"]
+    assert (after["embeddings"] == before["embeddings"]).all()
+
+
 def test_remove(fake_pipeline) -> None:
     fake_pipeline.ingest([article("a", "Ferries sailed at dawn."), article("b", "Rates were held.")])
     version = fake_pipeline.version()

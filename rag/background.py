@@ -1,0 +1,35 @@
+"""A call run on a thread of its own while the caller goes on (ONNX Runtime and Chroma release the GIL)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class InBackground(Generic[T]):
+    """`fn(*args)` started on a thread of its own: `result()` waits for its value (or raises its error)."""
+
+    def __init__(self, fn: Callable[..., T], *args: object, name: str = "newsbot-background") -> None:
+        self._box: dict[str, Any] = {}
+        self._thread = threading.Thread(target=self._run, args=(fn, args), name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., T], args: tuple[object, ...]) -> None:
+        try:
+            self._box["value"] = fn(*args)
+        except BaseException as exc:  # handed to the caller, who re-raises it
+            self._box["error"] = exc
+
+    def done(self) -> bool:
+        """True once the call has returned or raised."""
+        return not self._thread.is_alive()
+
+    def result(self) -> T:
+        """The call's value, once it is there; its error raised here."""
+        self._thread.join()
+        if "error" in self._box:
+            raise self._box["error"]
+        return self._box["value"]
