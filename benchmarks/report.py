@@ -33,8 +33,10 @@ METHOD = """\
   `newsbot --data-dir D ask Q` against `python -m benchmarks.plain D Q`, interleaved, page cache warm
   (one untimed run of each first). **Peak RSS** is the kernel's `ru_maxrss` of those processes.
 - **BM25 index**: `LexicalIndex.refresh()` in a fresh process on a copy of the index, once with its
-  saved file (`index.bm25.npz`) removed, so it is built from what SQLite holds (what an ingest pays at
-  its end), once with the file present (what every later process pays on its first question).
+  saved file (`index.bm25.npz`) removed, so it is built from every row SQLite holds (what a first ingest
+  pays at its end), once with the file present (what every later process pays on its first question),
+  and once on a copy of the registry and the file with one more article's rows written (what an ingest of
+  one article pays: the last state's file plus the rows it added).
 - The 609-article and 100k indexes are built once and reused (`--cache-dir`); the 100k chunks are the
   609 articles plus perturbed copies (see `benchmarks/corpora.py`), loaded through newsbot's own
   `ChromaStore` and `LexicalIndex`; that size measures retrieval and answering, not ingest.
