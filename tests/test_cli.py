@@ -163,6 +163,30 @@ def test_bad_input_one_line_and_index_unchanged(
     assert LexicalIndex(seeded_copy / "index.sqlite3").articles() == before
 
 
+def test_remove_leaves_the_bm25_file_of_the_state_it_made(
+    capsys: pytest.CaptureFixture[str], seeded_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from rag import bm25, bm25_cache
+    from rag.lexical import LexicalIndex
+
+    index = seeded_copy / "index.sqlite3"
+    [seed] = [a.doc_id for a in LexicalIndex(index).articles()]
+    assert main(["--data-dir", str(seeded_copy), "remove", seed, "nope"]) == 1  # one removed, one unknown
+    assert capsys.readouterr().out == f"removed {seed}\n"
+    db = sqlite3.connect(str(index))
+    _, key = bm25_cache.state_key(db, LexicalIndex(index).weights)
+    db.close()
+    assert bm25.load(bm25_cache.cache_path(index), key, bm25_cache.LEVELS) is not None  # the next process loads it
+
+    def no_build(*_: object) -> None:
+        raise AssertionError("the file of this state should have been loaded")
+
+    monkeypatch.setattr(bm25_cache, "build_levels", no_build)
+    assert LexicalIndex(index).search("Dedov Oman", 5) == []
+
+
 def test_odd_but_valid_questions_are_answered_or_refused(capsys: pytest.CaptureFixture[str], seeded_copy: Path) -> None:
     for question in ["ما هو موقف روسيا من العقوبات؟", "🇮🇷🤝🇷🇺 ??", "What\x07 did Dedov\x1b say about Oman?"]:
         result = ask_json(capsys, seeded_copy, question)
