@@ -79,10 +79,10 @@ def params(weights: Sequence[float]) -> str:
 
 
 def state_key(db: sqlite3.Connection, weights: Sequence[float]) -> tuple[int, str]:
-    """The index version and a digest of what the BM25 index depends on."""
+    """The index version and a digest of what the BM25 index depends on: its `params`, and the registry's state."""
     row = db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
     version = int(row[0]) if row else 0
-    h = hashlib.sha256(f"{bm25.FORMAT}|{TOKENIZE}|{list(weights)}|{version}|".encode())
+    h = hashlib.sha256(f"{params(weights)}|{version}|".encode())
     h.update(repr(db.execute("SELECT count(*), total(id), max(id) FROM chunks").fetchone()).encode())
     for doc_id, content_hash, n in db.execute("SELECT doc_id, content_hash, chunks FROM articles ORDER BY doc_id"):
         h.update(f"{doc_id}\0{content_hash}\0{n}\n".encode())
