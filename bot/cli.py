@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -167,14 +167,14 @@ def cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
 
     pipeline = build_pipeline(settings)
     ensure_seeded(pipeline, settings)
-    with ExitStack() as stack:
-        if sys.stdin.isatty() and sys.stdout.isatty():  # a person waits: say what the seconds before the prompt are
-            from rich.console import Console
+    loading: AbstractContextManager[object] = nullcontext()
+    if sys.stdin.isatty() and sys.stdout.isatty():  # a person waits: say what the seconds before the prompt are
+        from rich.console import Console
 
-            chunks = pipeline.lexical.chunk_count()
-            with Console(stderr=True).status(f"loading the model and the index ({chunks:,} chunks)…"):
-                stack.enter_context(serving(pipeline))
-        else:
+        chunks = pipeline.lexical.chunk_count()
+        loading = Console(stderr=True).status(f"loading the model and the index ({chunks:,} chunks)…")
+    with ExitStack() as stack:
+        with loading:
             stack.enter_context(serving(pipeline))
         return run_repl(pipeline, settings)
 
