@@ -26,6 +26,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,6 +61,12 @@ class Bm25Index:
         default_factory=dict, compare=False, repr=False
     )
     _recent_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+    _decoded: dict[int, str] = field(default_factory=dict, compare=False, repr=False)  # labels read so far
+
+    @cached_property
+    def _positive(self) -> bool:
+        """Every posting weighs more than nothing (no column weighted 0), so a row scores above 0 when it matches."""
+        return bool(len(self.impacts) == 0 or self.impacts.min() > 0.0)
 
     @property
     def size(self) -> int:
@@ -67,8 +74,12 @@ class Bm25Index:
         return len(self.groups)
 
     def label(self, row: int) -> str:
-        """The id of row `row`."""
-        return self.labels[self.label_offsets[row] : self.label_offsets[row + 1]].decode("utf-8")
+        """The id of row `row` (decoded once, then kept: the best rows come back question after question)."""
+        got = self._decoded.get(row)
+        if got is None:
+            lo, hi = self.label_offsets[row], self.label_offsets[row + 1]
+            got = self._decoded[row] = self.labels[lo:hi].decode("utf-8")
+        return got
 
     def df(self, term: str, first_column: bool = False) -> int:
         """Rows holding `term` (in the first column only, with `first_column`)."""
@@ -89,11 +100,13 @@ class Bm25Index:
         if groups is not None:
             chosen = set(groups)
             wanted = [i for i, name in enumerate(self.group_names) if name in chosen]
-            hits = hits[np.isin(self.groups[hits], wanted)]
+            held = self.groups[hits]
+            hits = hits[held == wanted[0] if len(wanted) == 1 else np.isin(held, wanted)]
         if len(hits) > k:
             hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
         hits = hits[np.lexsort((hits, -scores[hits]))]
-        return [(self.label(int(r)), float(scores[r])) for r in hits]
+        label = self.label
+        return [(label(r), s) for r, s in zip(hits.tolist(), scores[hits].tolist(), strict=True)]
 
     def scores(self, phrases: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Every row's score for `phrases`, and the rows that hold any of them (ascending).
@@ -105,14 +118,17 @@ class Bm25Index:
             got = self._recent.get(key)
         if got is not None:
             return got
-        scores = np.zeros(self.size)
-        matched = np.zeros(self.size, dtype=bool)
-        for t in (self.terms[p] for p in phrases if p in self.terms):
-            lo, hi = self.offsets[t], self.offsets[t + 1]
-            rows = self.rows[lo:hi]
-            scores[rows] += self.idf[t] * self.impacts[lo:hi]  # rows are distinct within a term
-            matched[rows] = True
-        got = (scores, np.flatnonzero(matched))
+        spans = [(t, self.offsets[t], self.offsets[t + 1]) for t in (self.terms[p] for p in phrases if p in self.terms)]
+        if spans:
+            rows = np.concatenate([self.rows[lo:hi] for _, lo, hi in spans])
+            weights = np.concatenate([self.idf[t] * self.impacts[lo:hi] for t, lo, hi in spans])
+            # One pass adding each posting's weight to its row, in posting order: term by term from 0.0, the
+            # additions of a `scores[rows] += weights` per term in the same order, so the same doubles.
+            scores: np.ndarray = np.bincount(rows, weights, minlength=self.size)
+            hits = np.flatnonzero(scores if self._positive else np.bincount(rows, minlength=self.size))
+        else:
+            scores, hits = np.zeros(self.size), np.zeros(0, dtype=np.int64)
+        got = (scores, hits)
         with self._recent_lock:
             while len(self._recent) >= _RECENT:
                 del self._recent[next(iter(self._recent))]

@@ -169,6 +169,21 @@ def test_scores_worked_by_hand(tmp_path: Path) -> None:
     ]
 
 
+def test_a_row_matched_only_in_a_column_weighted_zero_is_still_a_hit_as_in_fts5(tmp_path: Path) -> None:
+    """Title weighted 0: "serves" is only in the café article's title, so its chunk matches with score 0. FTS5 lists
+    it; so must the in-memory index, which otherwise takes the rows scoring above 0 as the matches."""
+    path = tmp_path / "index.sqlite3"
+    lexical_of(path).db.close()
+    index = LexicalIndex(path, weights=(1.0, 0.0, 0.2))
+    assert not index.bm25().chunks._positive
+    for query in ("serves", "serves sanctions"):
+        words = list(dict.fromkeys(terms(query)))
+        got = index.search(query, 100)
+        assert_same_ranking(got, index._fts_search(words, 100, None))
+        assert got and got[-1][1] == 0.0  # the title-only match is there, last
+    assert lexical_of(tmp_path / "other.sqlite3").bm25().chunks._positive  # the usual weights: none is 0
+
+
 def test_document_frequency_is_fts5s(tmp_path: Path) -> None:
     index = lexical_of(tmp_path / "index.sqlite3")
     words = ["sanctions", "Iran", "café", "running", "coffee", "nowhere", "a_b"]
