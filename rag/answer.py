@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property, lru_cache
 
@@ -77,7 +77,8 @@ class _Sentence:
     context: frozenset[str]  # stems of its passage and article title
 
 
-@dataclass(frozen=True)
+# Never assigned to once made; not frozen, since a frozen one takes ~3× as long to make (hundreds a question).
+@dataclass(eq=False)
 class _Candidate:
     """A passage of a top article, with the stems of its text (as `rag.terms.stem_ids`) and (read when needed)
     of each of its sentences."""
@@ -85,7 +86,7 @@ class _Candidate:
     passage: Passage
     order: int  # place in the retrieved passages
     doc_rank: int  # place of its article among the top articles
-    stem_ids: np.ndarray = field(compare=False)
+    stem_ids: np.ndarray
     index: int  # place in its pool
 
     @classmethod
@@ -117,7 +118,7 @@ def _passage_stem_ids(text: str) -> np.ndarray:
 
 @lru_cache(maxsize=65536)
 def _sentence_stems(text: str) -> frozenset[str]:
-    """Stems of one sentence (cached: the passages of popular articles come back question after question)."""
+    """Stems of one sentence, or of a title (cached: popular articles come back question after question)."""
     return frozenset(stems(text))
 
 
@@ -175,9 +176,10 @@ def _ranked_only(passages: Sequence[Passage]) -> tuple[Passage, ...]:
     firsts: set[str] = set()
     out = []
     for p in passages:
-        if p.score > 0 or p.chunk.doc_id not in firsts:
+        doc = p.chunk.doc_id
+        if p.score > 0 or doc not in firsts:
             out.append(p)
-        firsts.add(p.chunk.doc_id)
+            firsts.add(doc)
     return tuple(out)
 
 
@@ -187,10 +189,22 @@ def _distinct(passages: Sequence[Passage], docs: list[str]) -> list[tuple[tuple[
     seen: set[str] = set()
     out = []
     for order, p in enumerate(passages):
-        if p.chunk.doc_id in rank_of and p.chunk.chunk_id not in seen:
-            seen.add(p.chunk.chunk_id)
-            out.append(((order, rank_of[p.chunk.doc_id]), p))
+        chunk = p.chunk
+        rank = rank_of.get(chunk.doc_id)
+        if rank is not None and chunk.chunk_id not in seen:
+            seen.add(chunk.chunk_id)
+            out.append(((order, rank), p))
     return out
+
+
+def _first_docs(passages: Sequence[Passage], n: int) -> list[str]:
+    """The first `n` distinct articles of the passages, in order (read no further than they are found)."""
+    docs: dict[str, None] = {}
+    for p in passages:
+        if len(docs) >= n:
+            break
+        docs[p.chunk.doc_id] = None
+    return list(docs)
 
 
 class _Pool:
@@ -296,7 +310,7 @@ class ExtractiveAnswerer:
         """A question of several parts: for each part (and the whole), the sentence of the passage of the top
         articles that covers it best, within the outlets and dates the part names; refused when no part is covered."""
         cfg = self.config
-        docs = list(dict.fromkeys(p.chunk.doc_id for p in passages))[: cfg.part_docs]
+        docs = _first_docs(passages, cfg.part_docs)
         pool = _Pool([_Candidate.of(p, rank, i) for i, (rank, p) in enumerate(_distinct(passages, docs))])
         sources = {c.passage.chunk.source for c in pool.candidates}
         picks: dict[tuple[str, int], tuple[_Candidate, str]] = {}  # (chunk id, sentence start) → quote
@@ -385,16 +399,15 @@ class ExtractiveAnswerer:
         out = []
         for rank, p in enumerate(passages):
             chunk = p.chunk
-            context = frozenset(stems(chunk.text) | stems(chunk.title))
-            before: set[str] = set()
-            for start, end in sentence_spans(chunk.text, offset=chunk.start):
-                text = chunk.text[start - chunk.start : end - chunk.start]
-                own = stems(text)
+            held_by_text = set(chunk.stored_stems.split()) if chunk.stored_stems is not None else stems(chunk.text)
+            context = frozenset(held_by_text | _sentence_stems(chunk.title))
+            before: frozenset[str] = frozenset()
+            for start, end, text, own in _sentences_of(chunk.text, chunk.start):  # split and stemmed once a passage
                 held = own | before if _PRONOUN_START.match(text) else own
                 before = own
                 if (chunk.doc_id, start) not in seen:
                     seen.add((chunk.doc_id, start))
-                    out.append(_Sentence(rank, start, end, text, frozenset(held), context))
+                    out.append(_Sentence(rank, start, end, text, held, context))
         return out
 
     def _score(self, question: str, passages: Sequence[Passage]) -> list[_Scored]:

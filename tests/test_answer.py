@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from rag.answer import REFUSAL, ExtractiveAnswerer
 from rag.kinds import Expectation, expectation, fits, parse_speaker
+from rag.terms import stems
 from rag.types import Chunk, Passage
 
 ARTICLE = (
@@ -61,6 +64,16 @@ def test_answers_and_refusals(question: str, answer: str) -> None:
     got = ExtractiveAnswerer().answer(question, ALL)
     assert got.text == answer
     assert got.refused is (answer == REFUSAL)
+
+
+def test_stems_the_index_stored_for_a_passage_answer_as_its_text_does() -> None:
+    """The answerer reads a passage's stored stems (`Chunk.stored_stems`, as an index holds them) instead of
+    stemming its text again: the same answers, refusals and scores either way."""
+    stored = [replace(p, chunk=replace(p.chunk, stored_stems=" ".join(stems(p.chunk.text)))) for p in ALL]
+    for question in ("What did Dedov say about Oman?", "When was the treaty signed?", "Which envoy visited Tehran?"):
+        answerer = ExtractiveAnswerer()
+        assert answerer.answer(question, stored) == answerer.answer(question, ALL)
+        assert answerer._score(question, stored) == answerer._score(question, ALL)
 
 
 def test_citations_quote_the_passage_exactly() -> None:
