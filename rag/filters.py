@@ -109,11 +109,16 @@ def _alias_pattern(alias: str) -> re.Pattern[str]:
 def named_sources(question: str, sources: Iterable[str]) -> tuple[str, ...]:
     """The indexed sources whose name (or short name) the question contains, in order of first mention."""
     text = _QUOTES.sub(" ", question)
+    # An ASCII alias matches an ASCII text only where the text, lower-cased, holds it: most never do, and that
+    # test is far cheaper than the pattern. (Case-insensitive patterns pair a few letters across ASCII's edge,
+    # "K" and "k", "ı" and "i", so other texts and aliases always go to the pattern.)
+    lowered = text.lower() if text.isascii() else None
     found: dict[str, int] = {}
     for source in sources:
         if not source.strip():
             continue
-        matches = [m for a in source_aliases(source) for m in _alias_pattern(a).finditer(text)]
+        aliases = [a for a in source_aliases(source) if lowered is None or a in lowered or not a.isascii()]
+        matches = [m for a in aliases for m in _alias_pattern(a).finditer(text)]
         positions = [m.start() for m in matches if _as_name(source, m.group())]
         if positions:
             found[source] = min(positions)

@@ -106,6 +106,24 @@ def test_outlet_mentions() -> None:
 
 
 @pytest.mark.parametrize(
+    ("question", "sources", "named"),
+    [
+        # the cheap test an ASCII question and alias go through first: case does not hide an outlet
+        ("what did THE VERGE and TECHCRUNCH say?", ("TechCrunch", "The Verge"), ("The Verge", "TechCrunch")),
+        # letters that match across ASCII's edge when case is ignored: the pattern still decides
+        ("Did the Daily Sun say so?", ("Daıly Sun",), ("Daıly Sun",)),  # "ı" (dotless) and "i"
+        ("Did the \u212aorea Herald say so?", ("Korea Herald",), ("Korea Herald",)),  # the Kelvin sign and "k"
+        ("Did the Zürich Post say so?", ("Zürich Post", "The Verge"), ("Zürich Post",)),
+        ("Did the Verge say so?", ("Zürich Post",), ()),
+    ],
+)
+def test_outlets_are_named_whatever_the_case_and_the_script(
+    question: str, sources: tuple[str, ...], named: tuple[str, ...]
+) -> None:
+    assert named_sources(question, sources) == named
+
+
+@pytest.mark.parametrize(
     ("question", "dates"),
     [
         ("the TechCrunch report published on October 7, 2023, and", (date(2023, 10, 7),)),
