@@ -24,8 +24,9 @@ class InBackground(Generic[T]):
             self._box["error"] = exc
 
     def done(self) -> bool:
-        """True once the call has returned or raised."""
-        return not self._thread.is_alive()
+        """True once the call has returned or raised (its outcome is in the box: a dict read, where asking the
+        thread takes a lock, and retrieval asks between every chunk it reads ahead)."""
+        return bool(self._box)
 
     def result(self) -> T:
         """The call's value, once it is there; its error raised here."""
