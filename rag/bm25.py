@@ -125,7 +125,8 @@ class Bm25Index:
             # One pass adding each posting's weight to its row, in posting order: term by term from 0.0, the
             # additions of a `scores[rows] += weights` per term in the same order, so the same doubles.
             scores: np.ndarray = np.bincount(rows, weights, minlength=self.size)
-            hits = np.flatnonzero(scores if self._positive else np.bincount(rows, minlength=self.size))
+            held = scores if self._positive else np.bincount(rows, minlength=self.size)
+            hits = np.flatnonzero(held != 0)  # nonzero() on a bool array: ~10× faster than on the doubles themselves
         else:
             scores, hits = np.zeros(self.size), np.zeros(0, dtype=np.int64)
         got = (scores, hits)
