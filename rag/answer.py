@@ -90,9 +90,9 @@ class _Candidate:
     index: int  # place in its pool
 
     @classmethod
-    def of(cls, p: Passage, rank: tuple[int, int], index: int) -> _Candidate:
+    def of(cls, p: Passage, order: int, doc_rank: int, index: int) -> _Candidate:
         known = p.chunk.stem_ids
-        return cls(p, rank[0], rank[1], known if known is not None else _passage_stem_ids(p.chunk.text), index)
+        return cls(p, order, doc_rank, known if known is not None else _passage_stem_ids(p.chunk.text), index)
 
     @cached_property
     def sentences(self) -> tuple[tuple[int, int, str, frozenset[str]], ...]:
@@ -183,17 +183,17 @@ def _ranked_only(passages: Sequence[Passage]) -> tuple[Passage, ...]:
     return tuple(out)
 
 
-def _distinct(passages: Sequence[Passage], docs: list[str]) -> list[tuple[tuple[int, int], Passage]]:
-    """((order, article rank), passage) of the distinct passages of the given articles, in order."""
+def _candidates(passages: Sequence[Passage], docs: list[str]) -> list[_Candidate]:
+    """The distinct passages of the given articles, in order, as candidates (each chunk once)."""
     rank_of = {d: r for r, d in enumerate(docs)}
     seen: set[str] = set()
-    out = []
+    out: list[_Candidate] = []
     for order, p in enumerate(passages):
         chunk = p.chunk
         rank = rank_of.get(chunk.doc_id)
         if rank is not None and chunk.chunk_id not in seen:
             seen.add(chunk.chunk_id)
-            out.append(((order, rank), p))
+            out.append(_Candidate.of(p, order, rank, len(out)))
     return out
 
 
@@ -311,7 +311,7 @@ class ExtractiveAnswerer:
         articles that covers it best, within the outlets and dates the part names; refused when no part is covered."""
         cfg = self.config
         docs = _first_docs(passages, cfg.part_docs)
-        pool = _Pool([_Candidate.of(p, rank, i) for i, (rank, p) in enumerate(_distinct(passages, docs))])
+        pool = _Pool(_candidates(passages, docs))
         sources = {c.passage.chunk.source for c in pool.candidates}
         picks: dict[tuple[str, int], tuple[_Candidate, str]] = {}  # (chunk id, sentence start) → quote
         named_all = named_sources(question, sources)
@@ -332,9 +332,9 @@ class ExtractiveAnswerer:
         ranked = _ranked_only(passages)
         if not picks:
             return Answer(question=question, text=REFUSAL, refused=True, passages=ranked)
-        numbered = number_passages([c.passage for c in pool.candidates])
-        number_of = {p.chunk.chunk_id: n for n, p in numbered.items()}
-        text = " ".join(f"{quote} [{number_of[c.passage.chunk.chunk_id]}]" for c, quote in picks.values())
+        # The pool holds each chunk once, so its n-th candidate is the one number_passages(pool) would number n.
+        numbered = {c.index + 1: c.passage for c, _ in picks.values()}
+        text = " ".join(f"{quote} [{c.index + 1}]" for c, quote in picks.values())
         text, citations = renumber(text, numbered)
         return Answer(question=question, text=text, refused=False, citations=citations, passages=ranked)
 

@@ -240,7 +240,7 @@ def test_a_pools_coverages_are_the_same_floats_as_one_passage_at_a_time() -> Non
     from rag.terms import stems
 
     found = [*ALL, article_passage("a", HARBOUR, "Alpha News"), article_passage("b", FARES, "Beta Times")]
-    pool = _Pool([_Candidate.of(p, (i, i), i) for i, p in enumerate(found)])
+    pool = _Pool([_Candidate.of(p, i, i, i) for i, p in enumerate(found)])
     held = [frozenset(stems(p.chunk.text)) for p in found]
     for text in ["Dedov served in Tehran and Islamabad", "harbour storm ferry fares winter Oman talks", "nothing"]:
         weights = pool.weights(text)

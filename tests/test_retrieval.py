@@ -55,6 +55,29 @@ def test_doc_ranking_and_grouping() -> None:
     assert order == ["b1", "a1", "a2", "c1", "a3"]  # two of each article in article order, then the rest
 
 
+def test_a_passage_is_the_frozen_value_its_fields_say() -> None:
+    # Passage writes its fields itself (for speed): every field, by position or name, and still frozen
+    import dataclasses
+
+    chunk = Chunk("a:0", "a", "x", 0, 1, (1,))
+    by_position, by_name = (
+        Passage(chunk, 0.5, 0.9, 2, 3),
+        Passage(chunk, score=0.5, dense=0.9, lexical_rank=2, dense_rank=3),
+    )
+    assert by_position == by_name and hash(by_position) == hash(by_name)
+    assert {f.name: getattr(by_position, f.name) for f in dataclasses.fields(Passage)} == vars(by_position)
+    assert vars(Passage(chunk, 0.0)) == {
+        "chunk": chunk,
+        "score": 0.0,
+        "dense": None,
+        "lexical_rank": None,
+        "dense_rank": None,
+    }
+    assert dataclasses.replace(by_position, score=1.0).score == 1.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        by_position.score = 1.0  # type: ignore[misc]
+
+
 @pytest.mark.parametrize(
     ("source", "aliases"),
     [
@@ -144,7 +167,13 @@ def test_constraints() -> None:
 
 @pytest.mark.parametrize(
     ("published", "expected"),
-    [("2023-10-07T10:00:00", True), ("2023-10-08T23:59:00", True), ("2023-10-09T00:00:00", False), (None, False)],
+    [
+        ("2023-10-07T10:00:00", True),
+        ("2023-10-08T23:59:00", True),
+        ("2023-10-09T00:00:00", False),
+        (None, False),
+        ("last Saturday", False),  # a source's free-text date: no day, no match, no error
+    ],
 )
 def test_published_on(published: str | None, expected: bool) -> None:
     chunk = Chunk("a:0", "a", "x", 0, 1, (1,), published=published)
