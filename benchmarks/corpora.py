@@ -96,12 +96,12 @@ def sizes(names: list[str], questions: int, synthetic_chunks: int) -> Iterator[S
 
 def fingerprint(source: Path, extra: str = "") -> str:
     """A digest of everything a cached index depends on: the source data and the indexing code."""
-    from rag import chunking, documents, lexical, sentences, store
+    from rag import chunking, documents, lexical, sentence_record, sentences, store
     from rag.pipeline import IngestConfig, embedding_text
 
     h = hashlib.sha256()
     for part in (
-        *(inspect.getsource(m) for m in (chunking, sentences, documents)),
+        *(inspect.getsource(m) for m in (chunking, sentences, sentence_record, documents)),
         lexical._SCHEMA,
         inspect.getsource(store.chunk_metadata),
         inspect.getsource(embedding_text),

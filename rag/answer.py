@@ -23,6 +23,7 @@ import numpy as np
 from rag.citations import number_passages, renumber
 from rag.filters import FRAMING, clauses, is_compound, named_dates, named_sources, published_on, topic_words
 from rag.kinds import ASKING, expectation, fits, parse_speaker, question_words
+from rag.sentence_record import Sentence, decode_sentences
 from rag.sentences import sentence_spans
 from rag.terms import stem, stem_id, stem_ids, stems, terms
 from rag.types import Answer, Chunk, Passage
@@ -95,15 +96,21 @@ class _Candidate:
         return cls(p, order, doc_rank, known if known is not None else _passage_stem_ids(p.chunk.text), index)
 
     @cached_property
-    def sentences(self) -> tuple[tuple[int, int, str, frozenset[str]], ...]:
-        """(start, end, text, stems) of each sentence: split only for the passages that come close to winning."""
-        return _sentences_of(self.passage.chunk.text, self.passage.chunk.start)
+    def sentences(self) -> tuple[Sentence, ...]:
+        """(start, end, text, stems) of each sentence: read only for the passages that come close to winning."""
+        return _sentences_of(self.passage.chunk)
+
+
+def _sentences_of(chunk: Chunk) -> tuple[Sentence, ...]:
+    """(start, end, text, stems) of each sentence of a passage: from the record its index stored, else split now."""
+    return _read_or_split(chunk.text, chunk.start, chunk.stored_sentences)
 
 
 @lru_cache(maxsize=8192)
-def _sentences_of(text: str, offset: int) -> tuple[tuple[int, int, str, frozenset[str]], ...]:
-    """(start, end, text, stems) of each sentence of a passage at `offset` (cached: the passages of popular
-    articles come back question after question)."""
+def _read_or_split(text: str, offset: int, record: str | None) -> tuple[Sentence, ...]:
+    """`_sentences_of` (cached: the passages of popular articles come back question after question)."""
+    if record is not None:
+        return decode_sentences(record, text, offset)
     spans = sentence_spans(text, offset=offset)
     return tuple(
         (s, e, text[s - offset : e - offset], _sentence_stems(text[s - offset : e - offset])) for s, e in spans
@@ -402,7 +409,7 @@ class ExtractiveAnswerer:
             held_by_text = set(chunk.stored_stems.split()) if chunk.stored_stems is not None else stems(chunk.text)
             context = frozenset(held_by_text | _sentence_stems(chunk.title))
             before: frozenset[str] = frozenset()
-            for start, end, text, own in _sentences_of(chunk.text, chunk.start):  # split and stemmed once a passage
+            for start, end, text, own in _sentences_of(chunk):  # split and stemmed once a passage (at ingest)
                 held = own | before if _PRONOUN_START.match(text) else own
                 before = own
                 if (chunk.doc_id, start) not in seen:

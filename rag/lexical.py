@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import IndexUnavailable
+from rag.sentence_record import VERSION as SENTENCES_VERSION
+from rag.sentence_record import encode_sentences
 from rag.terms import STEMMER_VERSION, stems, terms
 from rag.types import Article, ArticleInfo, Chunk
 
@@ -38,7 +40,7 @@ CREATE TABLE IF NOT EXISTS articles (
     url TEXT, content_hash TEXT NOT NULL, chunks INTEGER NOT NULL, text TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL, doc_id TEXT NOT NULL,
-    start INTEGER NOT NULL, "end" INTEGER NOT NULL, paragraphs TEXT NOT NULL, stems TEXT);
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, paragraphs TEXT NOT NULL, stems TEXT, sentences TEXT);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, title, source, tokenize='porter unicode61 remove_diacritics 2');
@@ -68,25 +70,28 @@ class LexicalIndex:
         self._derived: tuple[int, dict[str, Any]] = (-1, {})  # (index version, values read from it: _of_version)
 
     def _migrate(self) -> None:
-        """Bring an index written by an older newsbot up to this schema: chunks get a `stems` column (empty
-        until `refresh` fills it), and stems written by another stemmer are forgotten. Writes only when
-        there is something to change (a read-only index of this schema still opens)."""
+        """Bring an index written by an older newsbot up to this schema: chunks get the `stems` and `sentences`
+        columns (empty until `refresh` fills them), and what another stemmer or sentence splitter wrote there is
+        forgotten. Writes only when there is something to change (a read-only index of this schema still opens)."""
+        stored = {"stems": ("stemmer", STEMMER_VERSION), "sentences": ("sentences", SENTENCES_VERSION)}
 
-        def current() -> tuple[bool, str | None]:
+        def current() -> dict[str, tuple[bool, str | None]]:
             columns = {row[1] for row in self.db.execute("PRAGMA table_info(chunks)")}
-            row = self.db.execute("SELECT value FROM meta WHERE key='stemmer'").fetchone()
-            return "stems" in columns, row[0] if row else None
+            versions = dict(self.db.execute("SELECT key, value FROM meta WHERE key IN ('stemmer', 'sentences')"))
+            return {column: (column in columns, versions.get(key)) for column, (key, _) in stored.items()}
 
-        if current() == (True, STEMMER_VERSION):
+        wanted = {column: (True, version) for column, (_, version) in stored.items()}
+        if current() == wanted:
             return
         with _Transaction(self.db):
-            has_column, stemmer = current()  # again: another process may have migrated meanwhile
-            if not has_column:
-                self.db.execute("ALTER TABLE chunks ADD COLUMN stems TEXT")
-            if stemmer != STEMMER_VERSION:
-                if stemmer is not None:
-                    self.db.execute("UPDATE chunks SET stems = NULL")
-                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('stemmer', ?)", (STEMMER_VERSION,))
+            for column, (has_column, version) in current().items():  # again: another process may have migrated
+                key, wanted_version = stored[column]
+                if not has_column:
+                    self.db.execute(f"ALTER TABLE chunks ADD COLUMN {column} TEXT")
+                if version != wanted_version:
+                    if version is not None:
+                        self.db.execute(f"UPDATE chunks SET {column} = NULL")
+                    self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, wanted_version))
 
     # --- registry -------------------------------------------------------------------------
     def article_hash(self, doc_id: str) -> str | None:
@@ -130,8 +135,17 @@ class LexicalIndex:
             self._delete(article.doc_id)
             for c in chunks:
                 cur = self.db.execute(
-                    'INSERT INTO chunks (chunk_id, doc_id, start, "end", paragraphs, stems) VALUES (?,?,?,?,?,?)',
-                    (c.chunk_id, c.doc_id, c.start, c.end, ",".join(map(str, c.paragraphs)), " ".join(stems(c.text))),
+                    'INSERT INTO chunks (chunk_id, doc_id, start, "end", paragraphs, stems, sentences) '
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (
+                        c.chunk_id,
+                        c.doc_id,
+                        c.start,
+                        c.end,
+                        ",".join(map(str, c.paragraphs)),
+                        " ".join(stems(c.text)),
+                        encode_sentences(c.text),
+                    ),
                 )
                 self.db.execute(
                     "INSERT INTO chunks_fts (rowid, text, title, source) VALUES (?,?,?,?)",
@@ -237,27 +251,30 @@ class LexicalIndex:
 
     def refresh(self) -> None:
         """Bring the in-memory BM25 up to the current version now (and save it), not on the next search; and
-        store the stems of chunks an older newsbot indexed without them."""
+        store the stems and sentences of chunks an older newsbot indexed without them."""
         self.bm25()
-        self.fill_stems()
+        self.fill_stored()
 
-    def fill_stems(self, batch: int = 2000) -> None:
-        """Stems for the chunks that have none (an index from before they were stored, or another stemmer's),
-        a batch per transaction. Answers do not change (the answerer stems such chunks itself), so neither
-        does the version."""
+    def fill_stored(self, batch: int = 2000) -> None:
+        """Stems and sentences for the chunks that lack them (an index from before they were stored, or another
+        stemmer's or splitter's), a batch per transaction. Answers do not change (the answerer splits and stems
+        such chunks itself), so neither does the version."""
         while True:
             with self._lock, self._transaction():
                 rows = self.db.execute(
                     'SELECT c.id, c.start, c."end", a.text FROM chunks c JOIN articles a USING (doc_id) '
-                    "WHERE c.stems IS NULL LIMIT ?",
+                    "WHERE c.stems IS NULL OR c.sentences IS NULL LIMIT ?",
                     (batch,),
                 ).fetchall()
                 self.db.executemany(
-                    "UPDATE chunks SET stems = ? WHERE id = ?",
-                    [(" ".join(stems(text[start:end])), rowid) for rowid, start, end, text in rows],
+                    "UPDATE chunks SET stems = ?, sentences = ? WHERE id = ?",
+                    [
+                        (" ".join(stems(text[start:end])), encode_sentences(text[start:end]), rowid)
+                        for rowid, start, end, text in rows
+                    ],
                 )
             if rows:
-                self._of_version().pop("chunks", None)  # chunks read before now lack their stems
+                self._of_version().pop("chunks", None)  # chunks read before now lack what was stored
             if len(rows) < batch:
                 return
 
@@ -309,7 +326,9 @@ class LexicalIndex:
         """Chunks of the rows `where` selects, each article's text read once (one snapshot for both reads)."""
         with self._lock, _Transaction(self.db, "BEGIN"):
             rows = self.db.execute(
-                f'SELECT chunk_id, doc_id, start, "end", paragraphs, stems FROM chunks WHERE {where} ORDER BY id', args
+                f'SELECT chunk_id, doc_id, start, "end", paragraphs, stems, sentences FROM chunks WHERE {where} '
+                "ORDER BY id",
+                args,
             ).fetchall()
             docs = list(dict.fromkeys(r[1] for r in rows))
             articles = {
@@ -321,11 +340,13 @@ class LexicalIndex:
                 )
             }
         out = []
-        for cid, doc_id, start, end, paras, held in rows:
+        for cid, doc_id, start, end, paras, held, sentences in rows:
             if doc_id in articles:
                 text, title, source, published = articles[doc_id]
                 numbers = tuple(int(p) for p in paras.split(",") if p)
-                out.append(Chunk(cid, doc_id, text[start:end], start, end, numbers, title, source, published, held))
+                out.append(
+                    Chunk(cid, doc_id, text[start:end], start, end, numbers, title, source, published, held, sentences)
+                )
         return out
 
     def document_frequency(self, words: Sequence[str]) -> tuple[dict[str, int], int]:

@@ -163,7 +163,7 @@ class Pipeline:
         if report.added or report.replaced:
             self.lexical.refresh()  # BM25 of the new version, saved: answering processes load it, not build it
         else:
-            self.lexical.fill_stems()  # an index from an older newsbot gets its chunks' stems
+            self.lexical.fill_stored()  # an index from an older newsbot gets its chunks' stems and sentences
         report.seconds = time.perf_counter() - started
         log.info(
             "ingest: %d added, %d replaced, %d unchanged, %d failed, %d chunks in %.1f s",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+# Bump when `sentence_spans` changes what it returns: the index stores each chunk's sentences (rag/sentence_record.py).
+SPLITTER_VERSION = "1"
+
 # A boundary: end punctuation, optional closing quotes/brackets, whitespace, then something
 # that can open a sentence (capital, digit, opening quote or bracket).
 _BOUNDARY = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s+["'“‘(\[]?[A-Z0-9À-ÖØ-ÞЀ-Я])""")

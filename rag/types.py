@@ -62,6 +62,8 @@ class Chunk:
     # The stemmed content words of `text` (rag.terms.stems) as the index stores them, space-separated:
     # the answerer's first read of a passage then costs a split, not a stemming (docs/performance.md).
     stored_stems: str | None = field(default=None, compare=False, repr=False)
+    # Its sentences and their stems as the index stores them (rag.sentence_record), or None when it holds none.
+    stored_sentences: str | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def stem_ids(self) -> np.ndarray | None:

@@ -66,10 +66,21 @@ def test_answers_and_refusals(question: str, answer: str) -> None:
     assert got.refused is (answer == REFUSAL)
 
 
-def test_stems_the_index_stored_for_a_passage_answer_as_its_text_does() -> None:
-    """The answerer reads a passage's stored stems (`Chunk.stored_stems`, as an index holds them) instead of
-    stemming its text again: the same answers, refusals and scores either way."""
-    stored = [replace(p, chunk=replace(p.chunk, stored_stems=" ".join(stems(p.chunk.text)))) for p in ALL]
+def test_stems_and_sentences_the_index_stored_for_a_passage_answer_as_its_text_does() -> None:
+    """The answerer reads a passage's stored stems and sentences (`Chunk.stored_stems`, `Chunk.stored_sentences`,
+    as an index holds them) instead of splitting and stemming its text again: the same answers, refusals and
+    scores either way."""
+    from rag.sentence_record import encode_sentences
+
+    stored = [
+        replace(
+            p,
+            chunk=replace(
+                p.chunk, stored_stems=" ".join(stems(p.chunk.text)), stored_sentences=encode_sentences(p.chunk.text)
+            ),
+        )
+        for p in ALL
+    ]
     for question in ("What did Dedov say about Oman?", "When was the treaty signed?", "Which envoy visited Tehran?"):
         answerer = ExtractiveAnswerer()
         assert answerer.answer(question, stored) == answerer.answer(question, ALL)

@@ -1,0 +1,31 @@
+"""A chunk's sentences and their stems as the index stores them.
+
+Split and stemmed once, at ingest: an answer's first read of a passage then costs a parse (~15 µs) instead of a
+split and a stemming (~110 µs; a question of several parts reads ~6–14 passages it has not met before,
+docs/performance.md). A chunk whose index holds no record is split when it is read, to the same sentences.
+"""
+
+from __future__ import annotations
+
+from rag.sentences import SPLITTER_VERSION, sentence_spans
+from rag.terms import STEMMER_VERSION, stems
+
+# What a record depends on: an index forgets the records written under another version, and writes them again.
+VERSION = f"{SPLITTER_VERSION}.{STEMMER_VERSION}"
+
+Sentence = tuple[int, int, str, frozenset[str]]  # start and end in the article, text, stems
+
+
+def encode_sentences(text: str) -> str:
+    """The record of a chunk's text: a line per sentence, "start end stem stem …" (offsets into `text`)."""
+    return "\n".join(" ".join([str(s), str(e), *sorted(stems(text[s:e]))]) for s, e in sentence_spans(text))
+
+
+def decode_sentences(record: str, text: str, offset: int) -> tuple[Sentence, ...]:
+    """The sentences of the chunk `text` that starts at `offset` in its article, read from its record."""
+    out = []
+    for line in record.split("\n") if record else ():
+        start, end, *held = line.split(" ")
+        s, e = int(start), int(end)
+        out.append((s + offset, e + offset, text[s:e], frozenset(held)))
+    return tuple(out)
