@@ -110,7 +110,10 @@ def _sentences_of(chunk: Chunk) -> tuple[Sentence, ...]:
 def _read_or_split(text: str, offset: int, record: str | None) -> tuple[Sentence, ...]:
     """`_sentences_of` (cached: the passages of popular articles come back question after question)."""
     if record is not None:
-        return decode_sentences(record, text, offset)
+        try:
+            return decode_sentences(record, text, offset)
+        except ValueError:  # not a record (a damaged row): split the text, as for a chunk without one
+            pass
     spans = sentence_spans(text, offset=offset)
     return tuple(
         (s, e, text[s - offset : e - offset], _sentence_stems(text[s - offset : e - offset])) for s, e in spans

@@ -1,8 +1,9 @@
 """A chunk's sentences and their stems as the index stores them.
 
-Split and stemmed once, at ingest: an answer's first read of a passage then costs a parse (~15 µs) instead of a
-split and a stemming (~110 µs; a question of several parts reads ~6–14 passages it has not met before,
-docs/performance.md). A chunk whose index holds no record is split when it is read, to the same sentences.
+Split and stemmed once, at ingest: an answer's first read of a passage then costs a parse (~25 µs) instead of a
+split and a stemming (~80–100 µs; a question of several parts reads ~6–14 passages it has not met before,
+docs/performance.md). A chunk whose index holds no record (or one that does not parse) is split when it is
+read, to the same sentences.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def encode_sentences(text: str) -> str:
 
 
 def decode_sentences(record: str, text: str, offset: int) -> tuple[Sentence, ...]:
-    """The sentences of the chunk `text` that starts at `offset` in its article, read from its record."""
+    """The sentences of the chunk `text` that starts at `offset` in its article, read from its record
+    (ValueError when it is not one)."""
     out = []
     for line in record.split("\n") if record else ():
         start, end, *held = line.split(" ")

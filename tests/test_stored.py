@@ -156,6 +156,13 @@ def test_sentences_of_another_splitter_are_forgotten_and_the_stems_kept(fake_pip
     assert all(sentences_held(c) == split_now(c) for c in all_chunks(reopened))
 
 
+def test_a_record_that_does_not_parse_is_split_instead(fake_pipeline) -> None:
+    fake_pipeline.ingest(iter_sources([str(SEEDS)]))
+    chunk = all_chunks(fake_pipeline.lexical)[0]
+    damaged = dataclasses.replace(chunk, stored_sentences="not a record")
+    assert _read_or_split(damaged.text, damaged.start, damaged.stored_sentences) == split_now(chunk)
+
+
 def test_a_read_only_index_of_this_schema_opens(fake_pipeline) -> None:
     fake_pipeline.ingest(iter_sources([str(SEEDS)]))
     path = fake_pipeline.lexical.path
