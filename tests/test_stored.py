@@ -33,6 +33,15 @@ def stored_stems(path: Path, column: str = "stems") -> list[str | None]:
         db.close()
 
 
+def rewrite(path: Path, *statements: str) -> None:
+    """Run `statements` on the index file itself, to leave it as an older or another newsbot would have."""
+    db = sqlite3.connect(path)
+    with db:
+        for statement in statements:
+            db.execute(statement)
+    db.close()
+
+
 def split_now(chunk) -> tuple:
     """The chunk's sentences as the answerer splits a chunk whose index stored none."""
     return _read_or_split.__wrapped__(chunk.text, chunk.start, None)
@@ -128,11 +137,7 @@ def test_an_index_that_stored_stems_but_not_sentences_gets_them(fake_pipeline) -
     fake_pipeline.ingest(iter_sources([str(SEEDS)]))
     path = fake_pipeline.lexical.path
     fake_pipeline.lexical.close()
-    db = sqlite3.connect(path)
-    with db:
-        db.execute("ALTER TABLE chunks DROP COLUMN sentences")
-        db.execute("DELETE FROM meta WHERE key='sentences'")
-    db.close()
+    rewrite(path, "ALTER TABLE chunks DROP COLUMN sentences", "DELETE FROM meta WHERE key='sentences'")
     stems_before = stored_stems(path)
     reopened = LexicalIndex(path)
     assert stored_stems(path, "sentences") == [None] * 10 and stored_stems(path) == stems_before
@@ -144,11 +149,9 @@ def test_sentences_of_another_splitter_are_forgotten_and_the_stems_kept(fake_pip
     fake_pipeline.ingest(iter_sources([str(SEEDS)]))
     path = fake_pipeline.lexical.path
     stems_before = stored_stems(path)
-    db = sqlite3.connect(path)
-    with db:
-        db.execute("UPDATE meta SET value = 'an older splitter' WHERE key = 'sentences'")
-        db.execute("UPDATE chunks SET sentences = 'not a record'")
-    db.close()
+    rewrite(
+        path, "UPDATE meta SET value = 'an older splitter' WHERE key = 'sentences'", "UPDATE chunks SET sentences = 'x'"
+    )
     reopened = LexicalIndex(path)
     assert stored_stems(path, "sentences") == [None] * 10 and stored_stems(path) == stems_before
     assert reopened.db.execute("SELECT value FROM meta WHERE key='sentences'").fetchone() == (SENTENCES_VERSION,)
