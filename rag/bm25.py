@@ -68,6 +68,13 @@ class Bm25Index:
         """Every posting weighs more than nothing (no column weighted 0), so a row scores above 0 when it matches."""
         return bool(len(self.impacts) == 0 or self.impacts.min() > 0.0)
 
+    @cached_property
+    def _group_rows(self) -> list[np.ndarray]:
+        """Each group's rows, ascending (made on the first search within one outlet)."""
+        order = np.argsort(self.groups, kind="stable")  # stable: ascending rows within each group
+        ends = np.cumsum(np.bincount(self.groups, minlength=len(self.group_names)))
+        return np.split(order, ends[:-1])
+
     @property
     def size(self) -> int:
         """Number of rows (chunks or articles)."""
@@ -100,8 +107,12 @@ class Bm25Index:
         if groups is not None:
             chosen = set(groups)
             wanted = [i for i, name in enumerate(self.group_names) if name in chosen]
-            held = self.groups[hits]
-            hits = hits[held == wanted[0] if len(wanted) == 1 else np.isin(held, wanted)]
+            if len(wanted) == 1 and self._positive:  # one outlet's rows, not every matched row's outlet
+                rows = self._group_rows[wanted[0]]  # a few thousand at 100k chunks, against ~50,000 matched
+                hits = rows[scores[rows] != 0]
+            else:
+                held = self.groups[hits]
+                hits = hits[held == wanted[0] if len(wanted) == 1 else np.isin(held, wanted)]
         if len(hits) > k:
             hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
         hits = hits[np.lexsort((hits, -scores[hits]))]
