@@ -70,7 +70,7 @@ class Bm25Index:
 
     @cached_property
     def _group_rows(self) -> list[np.ndarray]:
-        """Each group's rows, ascending (made on the first search within one outlet)."""
+        """Each group's rows, ascending (made on the first search within outlets)."""
         order = np.argsort(self.groups, kind="stable")  # stable: ascending rows within each group
         ends = np.cumsum(np.bincount(self.groups, minlength=len(self.group_names)))
         return np.split(order, ends[:-1])
@@ -107,12 +107,11 @@ class Bm25Index:
         if groups is not None:
             chosen = set(groups)
             wanted = [i for i, name in enumerate(self.group_names) if name in chosen]
-            if len(wanted) == 1 and self._positive:  # one outlet's rows, not every matched row's outlet
-                rows = self._group_rows[wanted[0]]  # a few thousand at 100k chunks, against ~50,000 matched
+            if self._positive:  # the wanted outlets' rows (a few thousand at 100k chunks, against ~50,000 matched)
+                rows = np.sort(np.concatenate([self._group_rows[g] for g in wanted] or [np.zeros(0, np.intp)]))
                 hits = rows[scores[rows] != 0]
-            else:
-                held = self.groups[hits]
-                hits = hits[held == wanted[0] if len(wanted) == 1 else np.isin(held, wanted)]
+            else:  # a row may match with score 0: its outlet, among the matched rows
+                hits = hits[np.isin(self.groups[hits], wanted)]
         if len(hits) > k:
             hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
         hits = hits[np.lexsort((hits, -scores[hits]))]
