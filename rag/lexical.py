@@ -262,15 +262,19 @@ class LexicalIndex:
         while True:
             with self._lock, self._transaction():
                 rows = self.db.execute(
-                    'SELECT c.id, c.start, c."end", a.text FROM chunks c JOIN articles a USING (doc_id) '
-                    "WHERE c.stems IS NULL OR c.sentences IS NULL LIMIT ?",
+                    'SELECT c.id, c.start, c."end", c.stems, c.sentences, a.text FROM chunks c '
+                    "JOIN articles a USING (doc_id) WHERE c.stems IS NULL OR c.sentences IS NULL LIMIT ?",
                     (batch,),
                 ).fetchall()
-                self.db.executemany(
+                self.db.executemany(  # only what a row lacks is made: an index of the stems' era has them all
                     "UPDATE chunks SET stems = ?, sentences = ? WHERE id = ?",
                     [
-                        (" ".join(stems(text[start:end])), encode_sentences(text[start:end]), rowid)
-                        for rowid, start, end, text in rows
+                        (
+                            held if held is not None else " ".join(stems(text[start:end])),
+                            record if record is not None else encode_sentences(text[start:end]),
+                            rowid,
+                        )
+                        for rowid, start, end, held, record, text in rows
                     ],
                 )
             if rows:
