@@ -8,6 +8,8 @@ read, to the same sentences.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rag.sentences import SPLITTER_VERSION, sentence_spans
 from rag.terms import STEMMER_VERSION, stems
 
@@ -17,9 +19,17 @@ VERSION = f"{SPLITTER_VERSION}.{STEMMER_VERSION}"
 Sentence = tuple[int, int, str, frozenset[str]]  # start and end in the article, text, stems
 
 
+def split_sentences(
+    text: str, offset: int, stems_of: Callable[[str], frozenset[str]] = lambda t: frozenset(stems(t))
+) -> tuple[Sentence, ...]:
+    """The sentences of the chunk `text` that starts at `offset` in its article, split and stemmed now
+    (`stems_of` a sentence's text: a caller may pass a cached one)."""
+    return tuple((s + offset, e + offset, text[s:e], stems_of(text[s:e])) for s, e in sentence_spans(text))
+
+
 def encode_sentences(text: str) -> str:
     """The record of a chunk's text: a line per sentence, "start end stem stem …" (offsets into `text`)."""
-    return "\n".join(" ".join([str(s), str(e), *sorted(stems(text[s:e]))]) for s, e in sentence_spans(text))
+    return "\n".join(" ".join([str(s), str(e), *sorted(held)]) for s, e, _, held in split_sentences(text, 0))
 
 
 def decode_sentences(record: str, text: str, offset: int) -> tuple[Sentence, ...]:
