@@ -237,12 +237,12 @@ def published_on(chunk: Chunk, dates: Sequence[date]) -> bool:
     """True when the chunk's article was published within a day of one of `dates`."""
     if not chunk.published or not dates:
         return False
-    day = _day(chunk.published)
+    day = publication_day(chunk.published)
     return day is not None and any(abs((day - d).days) <= 1 for d in dates)
 
 
 @lru_cache(maxsize=65536)
-def _day(published: str) -> date | None:
+def publication_day(published: str) -> date | None:
     """The calendar day of a publication time ("2023-10-07T12:00:00+00:00"), or None when it names none (read
     once per article: the answer to a dated question asks it of each of ~400 candidate passages)."""
     try:

@@ -15,7 +15,6 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
 from typing import Protocol
 
 from langchain_core.language_models import BaseChatModel
@@ -25,6 +24,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from rag.answer import REFUSAL
 from rag.citations import markers, number_passages, renumber
 from rag.conversation import resolve_followup
+from rag.filters import publication_day
 from rag.sentences import sentence_spans
 from rag.support import Support, SupportChecker, claim_text, content_stems
 from rag.terms import stems
@@ -127,11 +127,8 @@ def evidence_text(passage: Passage) -> str:
     c = passage.chunk
     when = ""
     if c.published:
-        try:
-            d = date.fromisoformat(c.published[:10])
-            when = f"{d.isoformat()} ({d:%B} {d.day}, {d.year})"
-        except ValueError:
-            when = c.published
+        d = publication_day(c.published)
+        when = f"{d.isoformat()} ({d:%B} {d.day}, {d.year})" if d else c.published
     head = "\n".join(x for x in (c.title, " ".join(x for x in (c.source, when) if x)) if x)
     return f"{head}\n\n{c.text}" if head else c.text
 

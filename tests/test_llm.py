@@ -23,6 +23,7 @@ from rag.llm import (
     LLMCondenser,
     LLMConfig,
     clean_condensed,
+    evidence_text,
     format_passages,
     normalise_markers,
     split_sentences,
@@ -95,6 +96,20 @@ def answerer(model: GenericFakeChatModel, seeded: Any, prompts: Any, **config: A
 
 
 # --- prompts ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("published", "when"),
+    [
+        ("2023-10-07T10:00:00+00:00", "2023-10-07 (October 7, 2023)"),
+        ("last Saturday", "last Saturday"),  # no day in it: quoted as the source gave it
+        (None, None),
+    ],
+)
+def test_evidence_names_the_articles_day_in_words(published: str | None, when: str | None) -> None:
+    chunk = Chunk("a:0", "a", "Talks resumed.", 0, 14, (1,), title="Talks", source="Wire", published=published)
+    head = "Talks\nWire" + (f" {when}" if when else "")
+    assert evidence_text(Passage(chunk, 1.0)) == f"{head}\n\nTalks resumed."
 
 
 def test_shipped_prompts_load_with_their_placeholders(prompts: Any) -> None:
