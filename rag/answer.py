@@ -23,7 +23,7 @@ import numpy as np
 from rag.citations import number_passages, renumber
 from rag.filters import FRAMING, clauses, is_compound, named_dates, named_sources, published_on, topic_words
 from rag.kinds import ASKING, expectation, fits, parse_speaker, question_words
-from rag.sentence_record import Sentence, decode_sentences, split_sentences
+from rag.sentence_record import Sentence, decode_sentences, split_and_stem
 from rag.terms import stem, stem_id, stem_ids, stems, terms
 from rag.types import Answer, Chunk, Passage
 
@@ -113,7 +113,7 @@ def _read_or_split(text: str, offset: int, record: str | None) -> tuple[Sentence
             return decode_sentences(record, text, offset)
         except ValueError:  # not a record (a damaged row): split the text, as for a chunk without one
             pass
-    return split_sentences(text, offset, _sentence_stems)
+    return split_and_stem(text, offset, _sentence_stems)
 
 
 @lru_cache(maxsize=16384)

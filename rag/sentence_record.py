@@ -19,7 +19,7 @@ VERSION = f"{SPLITTER_VERSION}.{STEMMER_VERSION}"
 Sentence = tuple[int, int, str, frozenset[str]]  # start and end in the article, text, stems
 
 
-def split_sentences(
+def split_and_stem(
     text: str, offset: int, stems_of: Callable[[str], frozenset[str]] = lambda t: frozenset(stems(t))
 ) -> tuple[Sentence, ...]:
     """The sentences of the chunk `text` that starts at `offset` in its article, split and stemmed now
@@ -29,7 +29,7 @@ def split_sentences(
 
 def encode_sentences(text: str) -> str:
     """The record of a chunk's text: a line per sentence, "start end stem stem …" (offsets into `text`)."""
-    return "\n".join(" ".join([str(s), str(e), *sorted(held)]) for s, e, _, held in split_sentences(text, 0))
+    return "\n".join(" ".join([str(s), str(e), *sorted(held)]) for s, e, _, held in split_and_stem(text, 0))
 
 
 def decode_sentences(record: str, text: str, offset: int) -> tuple[Sentence, ...]:
