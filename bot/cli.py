@@ -199,16 +199,13 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
     from bot.factory import build_pipeline
 
     pipeline = build_pipeline(settings)
-    status, removed = 0, False
-    for doc_id in args.doc_ids:
-        if pipeline.remove(doc_id):
+    status = 0
+    for doc_id, removed in zip(args.doc_ids, pipeline.remove_all(args.doc_ids), strict=True):
+        if removed:
             print(f"removed {doc_id}")
-            removed = True
         else:
             error(f"no article {doc_id!r} in the index — `newsbot list` shows the doc ids")
             status = 1
-    if removed:
-        pipeline.lexical.refresh()  # the BM25 file of the new state, as an ingest leaves it: no question waits for it
     return status
 
 

@@ -197,6 +197,17 @@ class Pipeline:
 
     def remove(self, doc_id: str) -> bool:
         """Delete an article and its chunks; False when the index did not hold it."""
+        return self.remove_all([doc_id])[0]
+
+    def remove_all(self, doc_ids: Sequence[str]) -> list[bool]:
+        """Delete these articles and their chunks, then save the BM25 index of the state that leaves, as an ingest
+        does (no question waits for its build); for each id, whether the index held it (a repeated id: no)."""
+        removed = [self._remove_one(doc_id) for doc_id in doc_ids]
+        if any(removed):
+            self.lexical.refresh()
+        return removed
+
+    def _remove_one(self, doc_id: str) -> bool:
         found = self.lexical.remove(doc_id)
         gone = self.store.delete_doc(doc_id)
         return found or gone > 0

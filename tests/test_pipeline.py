@@ -92,6 +92,27 @@ def test_warming_an_empty_or_held_collection_changes_nothing(fake_pipeline) -> N
     assert (after["embeddings"] == before["embeddings"]).all()
 
 
+def test_removing_saves_the_bm25_index_of_the_state_it_leaves(fake_pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from rag import bm25, bm25_cache
+    from rag.lexical import LexicalIndex
+
+    fake_pipeline.ingest([article("a", "Ferries sailed at dawn."), article("b", "Rates were held.")])
+    assert fake_pipeline.remove_all(["a", "nope", "a"]) == [True, False, False]  # a repeated id is gone already
+    path = fake_pipeline.lexical.path
+    db = sqlite3.connect(str(path))
+    _, key = bm25_cache.state_key(db, fake_pipeline.lexical.weights)
+    db.close()
+    assert bm25.load(bm25_cache.cache_path(path), key, bm25_cache.LEVELS) is not None  # the next process loads it
+
+    def no_build(*_: object) -> None:
+        raise AssertionError("the file of this state should have been loaded")
+
+    monkeypatch.setattr(bm25_cache, "build_levels", no_build)
+    assert LexicalIndex(path).search("rates held", 5) and not LexicalIndex(path).search("ferries", 5)
+
+
 def test_remove(fake_pipeline) -> None:
     fake_pipeline.ingest([article("a", "Ferries sailed at dawn."), article("b", "Rates were held.")])
     version = fake_pipeline.version()
