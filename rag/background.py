@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class InBackground(Generic[T]):
@@ -34,3 +36,11 @@ class InBackground(Generic[T]):
         if "error" in self._box:
             raise self._box["error"]
         return self._box["value"]
+
+    def settle(self) -> None:
+        """Wait for a warm-up call without its outcome: an error it raised is logged, not raised, since the call
+        that needs what it loads meets the same error and says what to do."""
+        try:
+            self.result()
+        except Exception as exc:  # e.g. Chroma's own errors: the call that needs the index meets them too
+            log.debug("%s failed: %s", self._thread.name, exc)

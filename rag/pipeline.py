@@ -63,10 +63,7 @@ class IngestConfig:
 def _settle(warming: list[InBackground[None]]) -> None:
     """Wait for the vector index's warm-up, if one runs; its failure is the next write's to report."""
     while warming:
-        try:
-            warming.pop().result()
-        except Exception as exc:  # Chroma's own errors: the upsert that follows meets them too, and says what to do
-            log.debug("warming the vector index failed: %s", exc)
+        warming.pop().settle()
 
 
 def clean_question(question: str) -> str:

@@ -4,7 +4,11 @@ the last (the REPL and the Telegram bot run inside it)."""
 from __future__ import annotations
 
 import gc
+import logging
 import sys
+import threading
+
+import pytest
 
 from bot.factory import SWITCH_INTERVAL, open_lexical, serving
 from bot.settings import Settings
@@ -41,11 +45,45 @@ def test_serving_loads_first_and_keeps_what_start_up_made_out_of_the_collectors_
     assert sys.getswitchinterval() == interval
 
 
-def test_serving_an_empty_index_loads_no_model(fake_pipeline) -> None:
+def test_serving_an_empty_index_loads_no_model(fake_pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
     counting = fake_pipeline.embedder = fake_pipeline.retriever.embedder = Counting(fake_pipeline.embedder)
+    warmed: list[str] = []
+    monkeypatch.setattr(fake_pipeline.store, "warm", lambda: warmed.append("warm"))
     with serving(fake_pipeline):
-        assert counting.queries == 0
+        assert counting.queries == 0 and warmed == []  # no vectors to load either
         assert fake_pipeline.ask("What did Dedov say about Oman?").refused
+
+
+def test_serving_loads_the_vector_index_on_a_thread_of_its_own_before_the_first_question(
+    fake_pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_pipeline.ingest(iter_sources([str(SEEDS)]))
+    warmed: list[str] = []
+    real = fake_pipeline.store.warm
+
+    def warm() -> None:
+        warmed.append(threading.current_thread().name)  # while the model, BM25 and the chunks load
+        real()
+
+    monkeypatch.setattr(fake_pipeline.store, "warm", warm)
+    with serving(fake_pipeline):
+        assert warmed == ["newsbot-warm"]  # done before serving begins, not by the first question
+        assert OMAN_QUOTE in fake_pipeline.ask("What did Dedov say about Oman?").text
+    assert warmed == ["newsbot-warm"]
+
+
+def test_a_vector_index_that_fails_to_load_is_left_to_the_first_question(
+    fake_pipeline, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_pipeline.ingest(iter_sources([str(SEEDS)]))
+
+    def broken() -> None:
+        raise RuntimeError("the server went away")
+
+    monkeypatch.setattr(fake_pipeline.store, "warm", broken)
+    with caplog.at_level(logging.DEBUG, logger="rag.background"), serving(fake_pipeline):
+        assert "newsbot-warm failed: the server went away" in caplog.text  # logged, not raised
+        assert OMAN_QUOTE in fake_pipeline.ask("What did Dedov say about Oman?").text
 
 
 def test_a_small_index_is_read_ahead_whole_and_a_large_one_left_to_its_questions(fake_pipeline) -> None:
