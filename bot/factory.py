@@ -58,7 +58,7 @@ def serving(pipeline: Pipeline) -> Iterator[None]:
     """While a process answers question after question (the REPL, the Telegram bot, the benchmark's latency
     worker): the embedding model, the BM25 index, Chroma's vector index and, when the index holds no more than its
     chunk cache keeps (NEWSBOT_CHUNK_CACHE), every chunk are loaded first, so that no question waits for them
-    (Chroma's on a thread of its own meanwhile: a first query loads it, 0.1 s at 609 articles and 0.6–1.4 s at
+    (Chroma's on a thread of its own meanwhile: a first query loads it, 0.1 s at 609 articles and 0.4–1.4 s at
     100k chunks, which the first question used to wait for); then what start-up
     left is collected and everything alive is moved out of the cycle collector's sight (`gc.freeze`) until the
     block ends. The modules, the Chroma client and the index live as long as the serving does, and a full
