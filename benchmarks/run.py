@@ -113,7 +113,7 @@ def measure_latency(size: Size, product_dir: Path, plain_dir: Path, opts: Option
     questions = [[q.text, list(q.history)] for q in size.questions]
     mine: dict[str, list[list[float]]] = {"answer": [], "embed": [], "cached": []}
     plain: dict[str, list[list[float]]] = {"answer": [], "embed": []}
-    rss, ready, refused = [], [], 0
+    rss, ready, first, refused = [], [], [], 0
     for r in range(opts.repeats):
         progress(f"{size.name}: warm latency run {r + 1}/{opts.repeats} ({len(questions)} questions × {opts.passes})")
         run = run_worker("latency", data_dir=str(product_dir), questions=questions, repeats=opts.passes, fake=opts.fake)
@@ -122,6 +122,7 @@ def measure_latency(size: Size, product_dir: Path, plain_dir: Path, opts: Option
         mine["cached"].append(run.result["cached_ms"])
         rss.append(run.peak_rss_mb)
         ready.append(run.result["ready_s"])
+        first.append(run.result["first_ms"])
         refused = run.result["refused"]
         other = run_worker(
             "plain_latency", persist_dir=str(plain_dir), questions=questions, repeats=opts.passes, fake=opts.fake
@@ -135,6 +136,7 @@ def measure_latency(size: Size, product_dir: Path, plain_dir: Path, opts: Option
         "plain": {k: _spread(v) for k, v in plain.items()},
         "newsbot_rss_mb": rss,
         "newsbot_ready_s": ready,
+        "newsbot_first_ms": first,
     }
 
 

@@ -139,6 +139,7 @@ def test_report_of_a_fake_run(tmp_path: Path) -> None:
     assert (seed["ingest"]["chunks"], seed["ingest"]["articles"], seed["latency"]["questions"]) == (10, 1, 2)
     assert synthetic["index_chunks"] == 40
     assert all(t > 0 for t in seed["latency"]["newsbot_ready_s"] + synthetic["latency"]["newsbot_ready_s"])
+    assert all(t > 0 for t in seed["latency"]["newsbot_first_ms"] + synthetic["latency"]["newsbot_first_ms"])
     assert "ingest" not in synthetic
     assert all(v > 0 for v in seed["ingest"]["runs"]["newsbot"] + seed["latency"]["newsbot"]["answer"]["p95"])
     assert re.search(r"- p95 [\d.]+ ms \(target ≤ 60 ms\) [✅❌]", report)
@@ -175,12 +176,14 @@ def test_cold_table_shows_the_serving_processes_start_up_and_memory() -> None:
     from benchmarks.report import cold_table
 
     cold = {"newsbot": [1.0], "plain": [4.0], "newsbot_rss_mb": [300.0], "plain_rss_mb": [600.0]}
-    lat = {"newsbot_rss_mb": [350.0, 360.0], "newsbot_ready_s": [2.5, 2.0, 3.0]}
+    lat = {"newsbot_rss_mb": [350.0, 360.0], "newsbot_ready_s": [2.5, 2.0, 3.0], "newsbot_first_ms": [40.0, 900.0, 35]}
     rows = [line for line in cold_table(cold, lat, "100k") if line.startswith("| ") and "---" not in line][3:]
     assert rows == [
         "| peak RSS of the warm-latency process, every question answered (MB) | 360 | | | |",
-        "| serving start-up of that process: model, BM25 index and chunks loaded, before its first question (s) "
-        "| 2.50 (2.50, 2.00, 3.00) | | | — |",
+        "| serving start-up of that process: model, BM25 and vector indexes and chunks loaded, before its first "
+        "question (s) | 2.50 (2.50, 2.00, 3.00) | | | — |",
+        "| its first question, answered after that start-up (ms; the rest of that process's questions come after "
+        "three such) | 40 (40, 900, 35) | | | — |",
     ]
 
 
