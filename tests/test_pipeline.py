@@ -110,7 +110,8 @@ def test_removing_saves_the_bm25_index_of_the_state_it_leaves(fake_pipeline, mon
         raise AssertionError("the file of this state should have been loaded")
 
     monkeypatch.setattr(bm25_cache, "build_levels", no_build)
-    assert LexicalIndex(path).search("rates held", 5) and not LexicalIndex(path).search("ferries", 5)
+    next_process = LexicalIndex(path)
+    assert next_process.search("rates held", 5) and not next_process.search("ferries", 5)
 
 
 def test_remove(fake_pipeline) -> None:
