@@ -39,7 +39,7 @@ lint: install
 	$(BIN)/ruff check $(SOURCES)
 
 typecheck: install
-	$(BIN)/mypy rag
+	$(BIN)/mypy rag bot
 
 pytest: install emulator
 	$(BIN)/python -m pytest -m "not llm" $(PYTEST_ARGS)

@@ -19,8 +19,8 @@ from benchmarks.measure import median
 
 def texts(limit: int) -> list[str]:
     """Up to `limit` chunk texts, as newsbot embeds them."""
-    from rag.chunking import chunk_article
-    from rag.documents import iter_sources
+    from rag.ingest.chunking import chunk_article
+    from rag.ingest.loaders import iter_sources
     from rag.pipeline import embedding_text
 
     source = MULTIHOP if MULTIHOP.is_file() else SEEDS
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="8,16,32,64,128")
     p.add_argument("--rounds", type=int, default=2)
     args = p.parse_args(argv)
-    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.index.embedder import SentenceTransformerEmbeddings
 
     items = texts(args.texts)
     embedder = SentenceTransformerEmbeddings()

@@ -41,23 +41,24 @@ def fts5_articles(db: object, words: list[str], k: int) -> Ranking:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from rag.lexical import LexicalIndex
-    from rag.terms import terms
+    from rag.index.lexical import LexicalIndex
+    from rag.index.registry import Registry
+    from rag.question.words import terms
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data_dir", type=Path)
     p.add_argument("--questions", type=int, default=40, help="how many questions (the first N)")
     p.add_argument("--questions-file", type=Path, default=MULTIHOP_QUESTIONS, help="JSONL with a 'question' field")
     args = p.parse_args(argv)
-    lexical = LexicalIndex(args.data_dir / "index.sqlite3")
+    lexical = LexicalIndex(Registry(args.data_dir / "index.sqlite3"))
     started = time.perf_counter()
     lexical.refresh()
     progress(f"BM25 index ready in {time.perf_counter() - started:.2f} s")
-    lexical.db.execute(
+    lexical.registry.db.execute(
         "CREATE VIRTUAL TABLE temp.articles_fts USING fts5(doc_id UNINDEXED, source UNINDEXED, title, text, "
         "tokenize='porter unicode61 remove_diacritics 2')"
     )
-    lexical.db.execute("INSERT INTO temp.articles_fts SELECT doc_id, source, title, text FROM main.articles")
+    lexical.registry.db.execute("INSERT INTO temp.articles_fts SELECT doc_id, source, title, text FROM main.articles")
     times: dict[str, list[float]] = {"memory": [], "fts5": [], "memory_articles": [], "fts5_articles": []}
     differ = 0
     for q in read_questions(args.questions_file, args.questions):
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
             ("memory", lexical.search, q.text, 100),
             ("fts5", lambda ws, k: lexical._fts_search(ws, k, None), words, 100),
             ("memory_articles", lexical.search_articles, q.text, 50),
-            ("fts5_articles", lambda ws, k: fts5_articles(lexical.db, ws, k), words, 50),
+            ("fts5_articles", lambda ws, k: fts5_articles(lexical.registry.db, ws, k), words, 50),
         ):
             t = time.perf_counter()
             runs[name] = fn(arg, k)

@@ -15,15 +15,15 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from rag.chunking import ChunkingConfig, chunk_article
-from rag.documents import iter_file
-from rag.embeddings import SentenceTransformerEmbeddings
-from rag.sentences import sentence_spans
-from rag.support import Support, SupportChecker, SupportConfig
+from rag.answer.support import Support, SupportChecker, SupportConfig
+from rag.index.embedder import SentenceTransformerEmbeddings
+from rag.ingest.chunking import ChunkingConfig, chunk_article
+from rag.ingest.loaders import iter_file
+from rag.question.sentences import sentence_spans
 from rag.types import Article
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED = ROOT / "seeds" / "000_4c519add1ad1325c.txt"
+SEED = ROOT / "bot" / "seeds" / "000_4c519add1ad1325c.txt"
 DEFAULT_QUESTIONS = Path("/work/shared/eval/seed_questions.jsonl")
 
 

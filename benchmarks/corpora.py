@@ -27,15 +27,15 @@ from benchmarks.measure import ROOT, progress
 if TYPE_CHECKING:
     import numpy as np
 
-    from rag.lexical import LexicalIndex
-    from rag.store import ChromaStore
+    from rag.index.lexical import LexicalIndex
+    from rag.index.vectors import ChromaStore
     from rag.types import Article, Chunk
 
 SHARED = ROOT.parent / "shared" / "eval"
 MULTIHOP = SHARED / "multihop_rag" / "corpus.jsonl"
 MULTIHOP_QUESTIONS = SHARED / "multihop_rag" / "questions.jsonl"
 SEED_QUESTIONS = SHARED / "seed_questions.jsonl"
-SEEDS = ROOT / "seeds"
+SEEDS = ROOT / "bot" / "seeds"
 SYNTH_RATE, SYNTH_SIGMA = 0.15, 0.025
 # Used when /work/shared is absent: questions about the shipped seed article.
 SEED_FALLBACK = [
@@ -96,14 +96,16 @@ def sizes(names: list[str], questions: int, synthetic_chunks: int) -> Iterator[S
 
 def fingerprint(source: Path, extra: str = "") -> str:
     """A digest of everything a cached index depends on: the source data and the indexing code."""
-    from rag import chunking, documents, lexical, sentence_record, sentences, store
+    from rag.index import analysis, registry, vectors
+    from rag.ingest import chunking, loaders
     from rag.pipeline import IngestConfig, embedding_text
+    from rag.question import sentences
 
     h = hashlib.sha256()
     for part in (
-        *(inspect.getsource(m) for m in (chunking, sentences, sentence_record, documents)),
-        lexical._SCHEMA,
-        inspect.getsource(store.chunk_metadata),
+        *(inspect.getsource(m) for m in (chunking, sentences, analysis, loaders)),
+        registry._SCHEMA,
+        inspect.getsource(vectors.chunk_metadata),
         inspect.getsource(embedding_text),
         repr(IngestConfig()),
         extra,
@@ -141,30 +143,31 @@ def synthesise(base_dir: Path, target_dir: Path, target_chunks: int, seed: int =
     """Copy the index at `base_dir` to `target_dir` and add perturbed copies until `target_chunks` chunks."""
     import numpy as np
 
-    from rag.chunking import chunk_article
-    from rag.lexical import LexicalIndex
-    from rag.store import ChromaStore, chroma_client
+    from rag.index.lexical import LexicalIndex
+    from rag.index.registry import Registry
+    from rag.index.vectors import ChromaStore
+    from rag.ingest.chunking import chunk_article
     from rag.types import Article
 
     if target_dir.exists():
         shutil.rmtree(target_dir)
     shutil.copytree(base_dir, target_dir)
-    lexical = LexicalIndex(target_dir / "index.sqlite3")
-    store = ChromaStore(chroma_client(path=target_dir / "chroma"))
-    base = [a for a in (lexical.article(info.doc_id) for info in lexical.articles()) if a is not None]
+    lexical = LexicalIndex(Registry(target_dir / "index.sqlite3"))
+    store = ChromaStore(path=target_dir / "chroma")
+    base = [a for a in (lexical.registry.article(info.doc_id) for info in lexical.registry.articles()) if a is not None]
     base.sort(key=lambda a: a.doc_id)
     got = store.collection.get(include=["embeddings"])
     vectors = dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32), strict=True))
     vocabulary = sorted({w for a in base for w in re.findall(r"[A-Za-z]{3,}", a.text)})
     rng, noise = random.Random(seed), np.random.default_rng(seed)
-    total, copy = lexical.chunk_count(), 0
+    total, copy = lexical.registry.chunk_count(), 0
     pending: list[tuple[Article, list[Chunk], np.ndarray]] = []
     while total < target_chunks:
         copy += 1
         for a in base:
             if total >= target_chunks:
                 break
-            originals = [vectors[cid] for cid in lexical.chunk_ids(a.doc_id)]
+            originals = [vectors[cid] for cid in lexical.registry.chunk_ids(a.doc_id)]
             twin = Article(
                 doc_id=f"{a.doc_id}~{copy}",
                 title=f"{perturb(a.title, vocabulary, rng)} ({copy})",
@@ -194,5 +197,5 @@ def _write(store: ChromaStore, lexical: LexicalIndex, pending: list[tuple[Articl
         return
     store.upsert([c for _, chunks, _ in pending for c in chunks], np.concatenate([v for _, _, v in pending]))
     for article, chunks, _ in pending:
-        lexical.replace_article(article, chunks)
+        lexical.registry.replace_article(article, chunks)
     pending.clear()

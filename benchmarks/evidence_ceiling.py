@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.factory import build_pipeline
+from bot.factory import open_pipeline
 from bot.settings import Settings
 from rag.eval import normalise
-from rag.filters import clauses
-from rag.sentences import sentence_spans
-from rag.terms import stem, terms
+from rag.question.clauses import clauses
+from rag.question.sentences import sentence_spans
+from rag.question.words import stem, terms
 
 DEFAULT_QUESTIONS = Path("/work/shared/eval/multihop_rag/questions.jsonl")
 Stems = frozenset[str]
@@ -70,10 +70,10 @@ def _share(counter: Counter[str], n: int) -> dict[str, float]:
 
 def measure(data_dir: Path, questions_path: Path, sentence_vectors: bool = False) -> dict[str, object]:
     """The four measurements above, as one dict."""
-    pipeline = build_pipeline(Settings(data_dir=data_dir))
+    pipeline = open_pipeline(Settings(data_dir=data_dir))
     questions = [json.loads(line) for line in questions_path.read_text().splitlines() if line.strip()]
     answerable = [q for q in questions if q["answerable"]]
-    db = pipeline.lexical.db
+    db = pipeline.lexical.registry.db
     texts = dict(db.execute("SELECT doc_id, text FROM articles"))
     chunks: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     for cid, doc, start, end in db.execute('SELECT chunk_id, doc_id, start, "end" FROM chunks ORDER BY id'):

@@ -26,7 +26,7 @@ def embeddings() -> Any:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from langchain_huggingface import HuggingFaceEmbeddings
 
-    from rag.embeddings import resolve_model_path
+    from rag.index.embedder import resolve_model_path
 
     return HuggingFaceEmbeddings(
         model_name=resolve_model_path(""),
@@ -79,9 +79,9 @@ def ingest(source: Path, persist_dir: Path, embedding: Any) -> int:
 
 def load_product_index(product_dir: Path, persist_dir: Path) -> int:
     """Fill the plain store with newsbot's chunks and their vectors (same chunks, no second embedding run)."""
-    from rag.store import ChromaStore, chroma_client
+    from rag.index.vectors import ChromaStore
 
-    source = ChromaStore(chroma_client(path=product_dir / "chroma")).collection
+    source = ChromaStore(path=product_dir / "chroma").collection
     target = open_store(persist_dir, None)._collection
     total, step = source.count(), 5000
     for offset in range(0, total, step):

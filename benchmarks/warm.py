@@ -23,11 +23,11 @@ from benchmarks.measure import percentile
 
 STAGES = {
     "embed": ("retriever.embedder", "embed_query"),
-    "chroma": ("retriever.store", "search"),
+    "chroma": ("retriever.vectors", "search"),
     "bm25": ("retriever.lexical", "search"),
     "articles": ("retriever.lexical", "search_articles"),
-    "hydrate": ("retriever.lexical", "chunks"),
-    "hydrate_articles": ("retriever.lexical", "article_chunks"),
+    "hydrate": ("retriever.chunks", "chunks"),
+    "hydrate_articles": ("retriever.chunks", "article_chunks"),
     "retrieve": ("retriever", "retrieve"),
     "answer": ("answerer", "answer"),
 }
@@ -58,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no index at {args.data_dir} — build one with `newsbot --data-dir {args.data_dir} ingest …`")
     if not MULTIHOP_QUESTIONS.is_file():
         raise SystemExit(f"the questions are missing: {MULTIHOP_QUESTIONS}")
-    from bot.factory import build_pipeline, serving
+    from bot.factory import open_pipeline, serving
     from bot.settings import Settings
 
-    pipeline = build_pipeline(Settings(data_dir=args.data_dir, answer_cache_size=0))
+    pipeline = open_pipeline(Settings(data_dir=args.data_dir, answer_cache_size=0))
     with MULTIHOP_QUESTIONS.open(encoding="utf-8") as f:
         questions = [json.loads(line)["question"] for line in f][: args.questions]
     with serving(pipeline):  # as the REPL, the Telegram bot and the benchmark's latency worker serve

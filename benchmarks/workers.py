@@ -35,9 +35,9 @@ def _questions(raw: list[list[Any]]) -> list[Question]:
 
 def _pipeline(data_dir: str, fake: bool, **overrides: Any) -> Any:
     """newsbot's pipeline as the CLI builds it; with `fake`, the hash embedder passed in for the model."""
-    from bot.factory import build_pipeline
+    from bot.factory import open_pipeline
 
-    pipeline = build_pipeline(_settings(data_dir, **overrides))
+    pipeline = open_pipeline(_settings(data_dir, **overrides))
     if fake:
         pipeline.embedder = pipeline.retriever.embedder = HashEmbedder()
     return pipeline
@@ -53,8 +53,8 @@ def ingest(
     source: str, data_dir: str, texts_out: str = "", report_every: float = 0.0, fake: bool = False
 ) -> dict[str, Any]:
     """newsbot's ingest, files to persisted index (model loaded beforehand), and the texts it embedded."""
-    from rag.chunking import chunk_article
-    from rag.documents import iter_sources
+    from rag.ingest.chunking import chunk_article
+    from rag.ingest.loaders import iter_sources
     from rag.pipeline import embedding_text
 
     pipeline = _pipeline(data_dir, fake)
@@ -97,14 +97,14 @@ def encode(texts: str, engine: str, batch_size: int = 32, fake: bool = False) ->
     elif engine == "sentence-transformers":
         from sentence_transformers import SentenceTransformer
 
-        from rag.embeddings import resolve_model_path
+        from rag.index.embedder import resolve_model_path
 
         model = SentenceTransformer(resolve_model_path(""), device="cpu")
 
         def run(batch: list[str]) -> Any:
             return model.encode(batch, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
     else:
-        from rag.embeddings import SentenceTransformerEmbeddings
+        from rag.index.embedder import SentenceTransformerEmbeddings
 
         run = SentenceTransformerEmbeddings().encode
     run([LONG_TEXT] * 16)
@@ -122,8 +122,8 @@ def _timed(fn: Callable[[], Any]) -> float:
 def latency(data_dir: str, questions: list[list[Any]], repeats: int, fake: bool = False) -> dict[str, Any]:
     """Warm answer times of newsbot (cache off), its query-embedding floor, and a repeated question (cache on)."""
     from bot.factory import serving
-    from rag.cache import AnswerCache
-    from rag.conversation import Conversation
+    from rag.answer.cache import AnswerCache
+    from rag.question.followups import Conversation
 
     pipeline = _pipeline(data_dir, fake, answer_cache_size=0)
     qs = _questions(questions)
@@ -185,9 +185,10 @@ def bm25(data_dir: str, build: bool, add: bool = False) -> dict[str, Any]:
     removed first, as for a first ingest or a file of an older newsbot), or loaded from the file. With `add`,
     on a copy of the registry and the file: one more article's rows written, then the build an ingest ends
     with (on the file of the state before), which is what is timed."""
-    from rag.bm25_cache import cache_path
-    from rag.chunking import chunk_article
-    from rag.lexical import LexicalIndex
+    from rag.index.bm25.levels import cache_path
+    from rag.index.lexical import LexicalIndex
+    from rag.index.registry import Registry
+    from rag.ingest.chunking import chunk_article
     from rag.types import Article
 
     path = Path(data_dir) / "index.sqlite3"
@@ -201,10 +202,10 @@ def bm25(data_dir: str, build: bool, add: bool = False) -> dict[str, Any]:
             path = copy
         if build:
             cache_path(path).unlink(missing_ok=True)
-        lexical = LexicalIndex(path)
+        lexical = LexicalIndex(Registry(path))
         if add:
             article = Article("bench-added", "Ministers meet on trade", LONG_TEXT * 4, "Benchmark Wire", "2026-01-01")
-            lexical.replace_article(article, chunk_article(article))
+            lexical.registry.replace_article(article, chunk_article(article))
         started = time.perf_counter()
         lexical.refresh()
         return {"seconds": time.perf_counter() - started, "saved": cache_path(path).is_file()}

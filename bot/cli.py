@@ -82,7 +82,7 @@ def ensure_seeded(pipeline: Pipeline, settings: Settings) -> None:
     """Index the shipped seed articles when the index is empty, so a first question has material."""
     if not pipeline.is_empty() or not settings.seeds_dir.is_dir():
         return
-    from rag.documents import iter_sources
+    from rag.ingest.loaders import iter_sources
 
     print(f"Empty index: indexing the seed articles in {settings.seeds_dir} first…", file=sys.stderr)
     report = pipeline.ingest(iter_sources([str(settings.seeds_dir)]))
@@ -92,10 +92,10 @@ def ensure_seeded(pipeline: Pipeline, settings: Settings) -> None:
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     """Index the given sources, with a progress bar and a summary."""
-    from bot.factory import build_pipeline
+    from bot.factory import open_pipeline
     from bot.progress import ingest_with_progress
 
-    pipeline = build_pipeline(settings)
+    pipeline = open_pipeline(settings)
     report = ingest_with_progress(pipeline, args.sources, settings, quiet=args.quiet or not sys.stderr.isatty())
     for failure in report.failed:
         error(failure)
@@ -108,13 +108,13 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     """Answer one question, or a JSONL stream of them."""
-    from bot.factory import build_pipeline
+    from bot.factory import open_pipeline
     from bot.render import answer_dict, answer_text
 
     if not args.jsonl and args.question is None:
         error('give a question, e.g. newsbot ask "What did Dedov say about Oman?", or use --jsonl')
         return 2
-    pipeline = build_pipeline(settings)
+    pipeline = open_pipeline(settings)
     ensure_seeded(pipeline, settings)
     if args.jsonl:
         return ask_jsonl(pipeline)
@@ -143,7 +143,7 @@ def parse_question_line(line: str, number: int) -> tuple[str, str, list[str]]:
 def ask_jsonl(pipeline: Pipeline) -> int:
     """One JSON answer line per JSON question line, in order; bad lines are reported and skipped."""
     from bot.render import answer_dict
-    from rag.conversation import Conversation
+    from rag.question.followups import Conversation
 
     status = 0
     for number, line in enumerate(sys.stdin, start=1):
@@ -162,16 +162,16 @@ def ask_jsonl(pipeline: Pipeline) -> int:
 
 def cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
     """The terminal chat."""
-    from bot.factory import build_pipeline, serving
+    from bot.factory import open_pipeline, serving
     from bot.repl import run_repl
 
-    pipeline = build_pipeline(settings)
+    pipeline = open_pipeline(settings)
     ensure_seeded(pipeline, settings)
     loading: AbstractContextManager[object] = nullcontext()
     if sys.stdin.isatty() and sys.stdout.isatty():  # a person waits: say what the seconds before the prompt are
         from rich.console import Console
 
-        chunks = pipeline.lexical.chunk_count()
+        chunks = pipeline.stats().chunks
         loading = Console(stderr=True).status(f"loading the model and the index ({chunks:,} chunks)…")
     with ExitStack() as stack:
         with loading:
@@ -181,9 +181,9 @@ def cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     """Print the indexed articles."""
-    from bot.factory import open_lexical
+    from bot.factory import open_pipeline
 
-    articles = open_lexical(settings).articles()
+    articles = open_pipeline(settings).articles()
     for a in articles:
         if args.json:
             print(json.dumps(a.__dict__, ensure_ascii=False))
@@ -196,9 +196,9 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
     """Delete articles by doc id."""
-    from bot.factory import build_pipeline
+    from bot.factory import open_pipeline
 
-    pipeline = build_pipeline(settings)
+    pipeline = open_pipeline(settings)
     status = 0
     for doc_id, removed in zip(args.doc_ids, pipeline.remove_all(args.doc_ids), strict=True):
         if removed:
@@ -218,11 +218,11 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
     """Run the Telegram bot until interrupted."""
-    from bot.factory import build_pipeline, serving
-    from bot.telegram import require_token, run_telegram
+    from bot.factory import open_pipeline, serving
+    from bot.telegram.app import require_token, run_telegram
 
     require_token(settings)  # before the model loads: a missing token fails fast
-    pipeline = build_pipeline(settings)
+    pipeline = open_pipeline(settings)
     ensure_seeded(pipeline, settings)
     with serving(pipeline):
         return run_telegram(

@@ -65,7 +65,7 @@ def load_questions(path: str) -> list[EvalQuestion]:
 def ours(pipeline: Pipeline) -> Callable[[EvalQuestion], Response]:
     """Ask as `ask --jsonl` does, and read the answer line it would print."""
     from bot.render import answer_dict
-    from rag.conversation import Conversation
+    from rag.question.followups import Conversation
 
     def ask(q: EvalQuestion) -> Response:
         answer = pipeline.ask(q.question, Conversation.from_history(list(q.history)))
@@ -76,22 +76,15 @@ def ours(pipeline: Pipeline) -> Callable[[EvalQuestion], Response]:
 
 def baseline(pipeline: Pipeline, k: int, cites: int) -> Callable[[EvalQuestion], Response]:
     """LangChain's Chroma over our collection: top passages cited as they come, never refusing."""
-    from langchain_chroma import Chroma
-
-    store = Chroma(
-        client=pipeline.store.client,
-        collection_name=pipeline.store.collection.name,
-        embedding_function=pipeline.embedder,  # type: ignore[arg-type]
-        create_collection_if_not_exists=False,
-    )
+    plain = pipeline.plain_baseline()
     fetch = max(cites, 5 * k)  # enough chunks to name k distinct articles
 
     def ask(q: EvalQuestion) -> Response:
         started = time.perf_counter()
-        docs = store.similarity_search(q.question, k=fetch)
+        hits = plain.search(q.question, fetch)
         latency = (time.perf_counter() - started) * 1000
-        retrieved = tuple(dict.fromkeys(str(d.metadata["doc_id"]) for d in docs))
-        return Response(False, tuple(d.page_content for d in docs[:cites]), retrieved, latency)
+        retrieved = tuple(dict.fromkeys(h.doc_id for h in hits))
+        return Response(False, tuple(h.text for h in hits[:cites]), retrieved, latency)
 
     return ask
 
@@ -104,15 +97,15 @@ def warm(pipeline: Pipeline) -> None:
 
 def evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """Ingest (if asked), run both systems and return the report as JSON-ready values."""
-    from bot.factory import build_pipeline
+    from bot.factory import open_pipeline
 
     questions = load_questions(args.questions)
-    pipeline = build_pipeline(settings)
+    pipeline = open_pipeline(settings)
     if args.corpus:
         ingest(pipeline, args.corpus)
     if pipeline.is_empty():
         raise NewsbotError(f"the index at {settings.data_dir} is empty — give --corpus or run `newsbot ingest` first")
-    known = pipeline.lexical.article_hash
+    known = pipeline.registry.article_hash
     questions = [map_gold_ids(q, lambda d: known(d) is not None) for q in questions]
     warm(pipeline)
     runs: dict[str, list[Score]] = {"ours": run(questions, ours(pipeline), args.k, progress(len(questions), "ours"))}
@@ -130,7 +123,7 @@ def evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 def ingest(pipeline: Pipeline, corpus: str) -> None:
     """Index the corpus, reporting on stderr; unchanged articles are skipped."""
-    from rag.documents import iter_sources
+    from rag.ingest.loaders import iter_sources
 
     report = pipeline.ingest(iter_sources([corpus]))
     for failure in report.failed:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def ingest_with_progress(pipeline: Pipeline, sources: list[str], settings: Settings, *, quiet: bool) -> IngestReport:
     """Ingest `sources`, drawing articles and chunks done on stderr unless quiet."""
-    from rag.documents import iter_sources
+    from rag.ingest.loaders import iter_sources
 
     items = iter_sources(sources, timeout=settings.fetch_timeout)
     if quiet:

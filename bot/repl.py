@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from bot.render import answer_text, sources_text
 from bot.settings import Settings
-from rag.conversation import Conversation
 from rag.errors import NewsbotError
+from rag.question.followups import Conversation
 
 if TYPE_CHECKING:
     from rag.pipeline import Pipeline

@@ -5,15 +5,17 @@ Only entry points build it; `rag/` receives plain values.
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"  # same value as rag.embeddings.PACKAGED_MODEL
-DEFAULT_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
-DEFAULT_PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
+from rag import config as defaults
+from rag.config import PipelineConfig
+
+SHIPPED_SEEDS = Path(str(files("bot") / "seeds"))  # the seed article, package data
 
 
 class Settings(BaseSettings):
@@ -23,19 +25,21 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("data"), description="Where the index lives (Chroma, SQLite, history).")
     chroma_url: str | None = Field(None, description="http://host:port of a Chroma server; unset = embedded.")
-    model: str = Field(PACKAGED_MODEL, description="Sentence-transformers model path or name.")
-    seeds_dir: Path = Field(DEFAULT_SEEDS, description="Articles indexed first when the index is empty.")
+    model: str = Field(defaults.PACKAGED_MODEL, description="Sentence-transformers model path or name.")
+    seeds_dir: Path = Field(SHIPPED_SEEDS, description="Articles indexed first when the index is empty.")
     batch_size: int = Field(
-        8, ge=1, le=1024, description="Embedding batch size (8 measured fastest here: docs/performance.md)."
+        defaults.BATCH_SIZE, ge=1, le=1024, description="Embedding batch size (docs/performance.md)."
     )
-    answer_cache_size: int = Field(256, ge=0, description="Answers kept for repeated questions; 0 = no cache.")
+    answer_cache_size: int = Field(
+        defaults.ANSWER_CACHE_SIZE, ge=0, description="Answers kept for repeated questions; 0 = no cache."
+    )
     chunk_cache: int = Field(
-        200_000,
+        defaults.CHUNK_CACHE,
         ge=0,
         description="Chunks a process keeps in memory (~2 KB each; 0 = none); a serving one reads them all first "
         "when the index holds no more.",
     )
-    fetch_timeout: float = Field(15.0, gt=0, description="Seconds to wait for a URL.")
+    fetch_timeout: float = Field(defaults.FETCH_TIMEOUT, gt=0, description="Seconds to wait for a URL.")
     log_level: str = Field("WARNING", description="Logging level when -v is not given.")
     # --- Chat model (optional generative answers; see docs/llm.md) ---
     llm: str | None = Field(
@@ -43,8 +47,12 @@ class Settings(BaseSettings):
     )
     llm_base_url: str | None = Field(None, description="The provider's URL, e.g. http://127.0.0.1:8080/v1.")
     llm_api_key: SecretStr | None = Field(None, description="API key for the provider; never printed or logged.")
-    llm_timeout: float = Field(60.0, gt=0, description="Seconds one model reply may take before the fallback.")
-    prompts_dir: Path = Field(DEFAULT_PROMPTS, description="Folder holding answer.md and condense.md.")
+    llm_timeout: float = Field(
+        defaults.LLM_TIMEOUT, gt=0, description="Seconds one model reply may take before the fallback."
+    )
+    prompts_dir: Path | None = Field(
+        None, description="Folder holding answer.md and condense.md; unset = the shipped prompts."
+    )
     # --- Telegram (`newsbot telegram`) ---
     telegram_bot_token: SecretStr | None = Field(
         None,
@@ -76,12 +84,13 @@ class Settings(BaseSettings):
             return frozenset(int(part) for part in value.replace(";", ",").split(",") if part.strip())
         return value
 
-    @property
-    def chroma_path(self) -> Path:
-        """The embedded Chroma directory."""
-        return self.data_dir / "chroma"
-
-    @property
-    def lexical_path(self) -> Path:
-        """The SQLite registry + BM25 index."""
-        return self.data_dir / "index.sqlite3"
+    def pipeline_config(self) -> PipelineConfig:
+        """What the pipeline is built from (generative answers are added by `bot.factory`)."""
+        return PipelineConfig(
+            data_dir=self.data_dir,
+            chroma_url=self.chroma_url,
+            model=self.model,
+            batch_size=self.batch_size,
+            answer_cache_size=self.answer_cache_size,
+            chunk_cache=self.chunk_cache,
+        )

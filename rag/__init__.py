@@ -4,8 +4,8 @@ Knows no terminal and no Telegram; reads no environment variables; never prints.
 """
 
 from rag.answer import REFUSAL
-from rag.conversation import Conversation
 from rag.errors import ArticleUnreadable, BadQuestion, ConfigError, IndexUnavailable, NewsbotError
+from rag.question.followups import Conversation
 from rag.types import Answer, Article, ArticleInfo, Chunk, Citation, IngestReport, Passage
 
 __all__ = [

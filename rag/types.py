@@ -7,13 +7,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import TYPE_CHECKING
-
-from rag.terms import stem_ids
-
-if TYPE_CHECKING:
-    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -59,45 +52,17 @@ class Chunk:
     title: str = ""
     source: str = ""
     published: str | None = None
-    # The stemmed content words of `text` (rag.terms.stems) as the index stores them, space-separated:
-    # the answerer's first read of a passage then costs a split, not a stemming (docs/performance.md).
-    stored_stems: str | None = field(default=None, compare=False, repr=False)
-    # Its sentences and their stems as the index stores them (rag.sentence_record), or None when it holds none.
-    stored_sentences: str | None = field(default=None, compare=False, repr=False)
-
-    @cached_property
-    def stem_ids(self) -> np.ndarray | None:
-        """The stored stems as `rag.terms.stem_ids` (read when first asked for, then kept with the chunk),
-        or None when the index had none."""
-        return stem_ids(self.stored_stems.split()) if self.stored_stems is not None else None
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk with its fused score and, where known, its dense similarity."""
+    """A retrieved chunk with its fused score and, where known, its dense similarity and its ranks."""
 
     chunk: Chunk
     score: float
     dense: float | None = None  # cosine similarity to the question, 1.0 = identical
     lexical_rank: int | None = None
     dense_rank: int | None = None
-
-    def __init__(
-        self,
-        chunk: Chunk,
-        score: float,
-        dense: float | None = None,
-        lexical_rank: int | None = None,
-        dense_rank: int | None = None,
-    ) -> None:
-        # Written into the instance's dict: a frozen dataclass's own __init__ sets each field through
-        # object.__setattr__, ~3x as slow, and retrieval makes ~450 passages a question. Still frozen after.
-        fields = self.__dict__
-        fields["chunk"] = chunk
-        fields["score"] = score
-        fields["dense"] = dense
-        fields["lexical_rank"] = lexical_rank
-        fields["dense_rank"] = dense_rank
 
 
 @dataclass(frozen=True)
@@ -159,3 +124,14 @@ class IngestReport:
     failed: list[str] = field(default_factory=list)  # one-line messages
     chunks: int = 0
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """What the index holds: articles, chunks, the range of publication dates, and its version."""
+
+    articles: int
+    chunks: int
+    first_date: str | None
+    last_date: str | None
+    version: int

@@ -14,7 +14,7 @@ import pytest
 from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SEEDS = ROOT / "seeds"
+SEEDS = ROOT / "bot" / "seeds"
 SEED_FILE = SEEDS / "000_4c519add1ad1325c.txt"
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
 OMAN_QUOTE = "Oman’s mediation between Iran and the United States has been highly active and positive"
@@ -43,16 +43,11 @@ class FakeEmbedder:
 
 
 def make_pipeline(data_dir: Path, embedder: object):
-    """A pipeline over a real embedded Chroma and SQLite index in `data_dir`."""
-    from rag.lexical import LexicalIndex
+    """A pipeline over a real embedded Chroma and SQLite index in `data_dir` (no answer cache)."""
+    from rag.config import PipelineConfig
     from rag.pipeline import Pipeline
-    from rag.retrieval import HybridRetriever
-    from rag.store import ChromaStore, chroma_client
 
-    store = ChromaStore(chroma_client(path=data_dir / "chroma"))
-    lexical = LexicalIndex(data_dir / "index.sqlite3")
-    retriever = HybridRetriever(embedder, store, lexical)  # type: ignore[arg-type]
-    return Pipeline(embedder=embedder, store=store, lexical=lexical, retriever=retriever)  # type: ignore[arg-type]
+    return Pipeline.open(PipelineConfig(data_dir, answer_cache_size=0), embedder=embedder)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -69,7 +64,7 @@ def fake_pipeline(tmp_path: Path, fake_embedder: FakeEmbedder):
 @pytest.fixture(scope="session")
 def real_embedder():
     """The packaged all-MiniLM-L6-v2, loaded once per test session."""
-    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.index.embedder import SentenceTransformerEmbeddings
 
     embedder = SentenceTransformerEmbeddings()
     embedder.embed_query("warm up")
@@ -80,12 +75,12 @@ def real_embedder():
 def seeded_data_dir(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:
     """A data dir holding the seed article, indexed once with the real model (copy it before writing)."""
     data_dir = tmp_path_factory.mktemp("seeded") / "data"
-    from rag.documents import iter_sources
+    from rag.ingest.loaders import iter_sources
 
     pipeline = make_pipeline(data_dir, real_embedder)
     report = pipeline.ingest(iter_sources([str(SEEDS)]))
     assert report.failed == []
-    pipeline.lexical.close()
+    pipeline.close()
     return data_dir
 
 

@@ -16,10 +16,10 @@ from telegram._utils.defaultvalue import DEFAULT_NONE
 from telegram._utils.types import ODVInput
 from telegram.request import BaseRequest, RequestData
 
-from rag.conversation import Conversation, resolve_followup
 from rag.errors import ArticleUnreadable
 from rag.pipeline import clean_question
-from rag.types import Answer, Article, ArticleInfo, Citation, IngestReport
+from rag.question.followups import Conversation, resolve_followup
+from rag.types import Answer, Article, ArticleInfo, Citation, IndexStats, IngestReport
 
 TOKEN = "4242:FAKE-token-for-handler-tests"
 BOT_ID = 4242
@@ -168,6 +168,11 @@ class FakePipeline:
 
     def version(self) -> int:
         return 1 + len(self.indexed)
+
+    def stats(self) -> IndexStats:
+        articles = self.articles()
+        dates = sorted(a.published[:10] for a in articles if a.published)
+        return IndexStats(len(articles), sum(a.chunks for a in articles), dates[0], dates[-1], self.version())
 
     def ingest(self, items: list[Article | ArticleUnreadable]) -> IngestReport:
         report = IngestReport()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
-from rag.answer import REFUSAL, ExtractiveAnswerer
-from rag.kinds import Expectation, expectation, fits, parse_speaker
-from rag.terms import stems
+from rag.answer import REFUSAL
+from rag.answer.extractive import ExtractiveAnswerer
+from rag.question.kinds import Expectation, expectation, fits, parse_speaker
+from rag.question.words import stems
 from rag.types import Chunk, Passage
 
 ARTICLE = (
@@ -67,24 +66,16 @@ def test_answers_and_refusals(question: str, answer: str) -> None:
 
 
 def test_stems_and_sentences_the_index_stored_for_a_passage_answer_as_its_text_does() -> None:
-    """The answerer reads a passage's stored stems and sentences (`Chunk.stored_stems`, `Chunk.stored_sentences`,
-    as an index holds them) instead of splitting and stemming its text again: the same answers, refusals and
-    scores either way."""
-    from rag.sentence_record import encode_sentences
+    """The answerer reads a passage's stored stems and sentences (as an index holds them, `PassageAnalysis`)
+    instead of splitting and stemming its text again: the same answers, refusals and scores either way."""
+    from rag.index.analysis import PassageAnalysis, encode_sentences, encode_stems
 
-    stored = [
-        replace(
-            p,
-            chunk=replace(
-                p.chunk, stored_stems=" ".join(stems(p.chunk.text)), stored_sentences=encode_sentences(p.chunk.text)
-            ),
-        )
-        for p in ALL
-    ]
+    records = {p.chunk.chunk_id: (encode_stems(p.chunk.text), encode_sentences(p.chunk.text)) for p in ALL}
     for question in ("What did Dedov say about Oman?", "When was the treaty signed?", "Which envoy visited Tehran?"):
-        answerer = ExtractiveAnswerer()
-        assert answerer.answer(question, stored) == answerer.answer(question, ALL)
-        assert answerer._score(question, stored) == answerer._score(question, ALL)
+        stored = ExtractiveAnswerer(analysis=PassageAnalysis(records.__getitem__))
+        computed = ExtractiveAnswerer()
+        assert stored.answer(question, ALL) == computed.answer(question, ALL)
+        assert stored._score(question, ALL) == computed._score(question, ALL)
 
 
 def test_citations_quote_the_passage_exactly() -> None:
@@ -247,11 +238,12 @@ def test_a_long_question_nothing_covers_is_refused() -> None:
 
 def test_a_pools_coverages_are_the_same_floats_as_one_passage_at_a_time() -> None:
     # the vector sums that answer a long question quickly must not move a tie: bit for bit the same values
-    from rag.answer import _Candidate, _Pool
-    from rag.terms import stems
+    from rag.answer.parts import _candidates, _Pool
+    from rag.index.analysis import PassageAnalysis
 
     found = [*ALL, article_passage("a", HARBOUR, "Alpha News"), article_passage("b", FARES, "Beta Times")]
-    pool = _Pool([_Candidate.of(p, i, i, i) for i, p in enumerate(found)])
+    analysis = PassageAnalysis()
+    pool = _Pool(_candidates(found, list(dict.fromkeys(p.chunk.doc_id for p in found)), analysis), analysis)
     held = [frozenset(stems(p.chunk.text)) for p in found]
     for text in ["Dedov served in Tehran and Islamabad", "harbour storm ferry fares winter Oman talks", "nothing"]:
         weights = pool.weights(text)

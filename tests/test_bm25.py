@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from rag import bm25, bm25_cache
-from rag.chunking import chunk_article
-from rag.fts_postings import QueryTokenizer
-from rag.lexical import LexicalIndex
-from rag.terms import terms
+from rag.index.bm25 import files as bm25_files
+from rag.index.bm25 import levels as bm25_cache
+from rag.index.bm25.postings import QueryTokenizer
+from rag.index.lexical import LexicalIndex
+from rag.index.registry import Registry
+from rag.ingest.chunking import chunk_article
+from rag.question.words import terms
 from rag.types import Article
 from tests.conftest import SHARED_EVAL
 
@@ -85,15 +87,15 @@ QUERIES = [
 
 
 def lexical_of(path: Path, articles: Sequence[Article] = ARTICLES) -> LexicalIndex:
-    index = LexicalIndex(path)
+    index = LexicalIndex(Registry(path))
     for article in articles:
-        index.replace_article(article, chunk_article(article))
+        index.registry.replace_article(article, chunk_article(article))
     return index
 
 
 def fts5_articles(index: LexicalIndex, query: str, k: int, sources: Sequence[str] | None) -> list[tuple[str, float]]:
     """The whole-article ranking as FTS5 computes it (the implementation before rag/bm25.py)."""
-    db = index.db
+    db = index.registry.db
     db.execute(
         "CREATE VIRTUAL TABLE IF NOT EXISTS temp.articles_fts USING fts5(doc_id UNINDEXED, source UNINDEXED, "
         "title, text, tokenize='porter unicode61 remove_diacritics 2')"
@@ -173,8 +175,8 @@ def test_a_row_matched_only_in_a_column_weighted_zero_is_still_a_hit_as_in_fts5(
     """Title weighted 0: "serves" is only in the café article's title, so its chunk matches with score 0. FTS5 lists
     it; so must the in-memory index, which otherwise takes the rows scoring above 0 as the matches."""
     path = tmp_path / "index.sqlite3"
-    lexical_of(path).db.close()
-    index = LexicalIndex(path, weights=(1.0, 0.0, 0.2))
+    lexical_of(path).registry.close()
+    index = LexicalIndex(Registry(path), weights=(1.0, 0.0, 0.2))
     assert not index.bm25().chunks._positive
     for query in ("serves", "serves sanctions"):
         words = list(dict.fromkeys(terms(query)))
@@ -189,10 +191,12 @@ def test_document_frequency_is_fts5s(tmp_path: Path) -> None:
     words = ["sanctions", "Iran", "café", "running", "coffee", "nowhere", "a_b"]
     df, total = index.document_frequency(words)
     want = {
-        w: index.db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'text:"{w}"',)).fetchone()[0]
+        w: index.registry.db.execute(
+            "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'text:"{w}"',)
+        ).fetchone()[0]
         for w in words
     }
-    assert (df, total) == (want, index.chunk_count())
+    assert (df, total) == (want, index.registry.chunk_count())
     assert df["Iran"] == 4 and df["nowhere"] == 0
 
 
@@ -220,30 +224,29 @@ def test_saved_beside_the_index_and_loaded_by_the_next_process(tmp_path: Path, m
         raise AssertionError("the saved index should have been loaded")
 
     monkeypatch.setattr(bm25_cache, "build_levels", no_build)
-    assert LexicalIndex(path).search("sanctions on Iran", 10) == want
+    assert LexicalIndex(Registry(path)).search("sanctions on Iran", 10) == want
 
 
 def test_an_ingest_moves_the_index_on(tmp_path: Path) -> None:
     index = lexical_of(tmp_path / "index.sqlite3")
     assert index.search("glacier", 5) == []
-    other = LexicalIndex(tmp_path / "index.sqlite3")  # another process writes
+    other = LexicalIndex(Registry(tmp_path / "index.sqlite3"))  # another process writes
     glacier = Article("glacier", "Glacier melts", "The glacier lost ice.", "BBC")
-    other.replace_article(glacier, chunk_article(glacier))
+    other.registry.replace_article(glacier, chunk_article(glacier))
     assert [cid for cid, _ in index.search("glacier", 5)] == [c.chunk_id for c in chunk_article(glacier)]
     assert index.search_articles("glacier", 5)[0][0] == "glacier"
-    other.remove("glacier")
+    other.registry.remove("glacier")
     assert index.search("glacier", 5) == []
-    assert index.bm25().version == index.version() == len(ARTICLES) + 2
+    assert index.bm25().version == index.registry.version() == len(ARTICLES) + 2
 
 
 def test_pipeline_ingest_leaves_the_saved_index_current(fake_pipeline) -> None:
     fake_pipeline.ingest(ARTICLES)
-    path = bm25_cache.cache_path(fake_pipeline.lexical.path)
-    db = sqlite3.connect(str(fake_pipeline.lexical.path))
+    path = bm25_cache.cache_path(fake_pipeline.lexical.registry.path)
+    db = sqlite3.connect(str(fake_pipeline.lexical.registry.path))
     _, key = bm25_cache.state_key(db, fake_pipeline.lexical.weights)
-    from rag import bm25
 
-    assert bm25.load(path, key, ("chunks", "articles")) is not None
+    assert bm25_files.load(path, key, ("chunks", "articles")) is not None
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "wrong-array"])
@@ -267,9 +270,9 @@ def test_a_damaged_file_is_rebuilt(tmp_path: Path, damage: str, caplog: pytest.L
         with saved.open("wb") as out:
             np.savez(out, **arrays)
     with caplog.at_level(logging.WARNING, logger="rag.bm25"):
-        assert LexicalIndex(path).search("drone exports", 10) == want
+        assert LexicalIndex(Registry(path)).search("drone exports", 10) == want
     assert "unreadable" in caplog.text
-    assert saved.read_bytes() != b"" and LexicalIndex(path).search("drone exports", 10) == want
+    assert saved.read_bytes() != b"" and LexicalIndex(Registry(path)).search("drone exports", 10) == want
 
 
 def test_a_file_of_another_index_at_the_same_version_is_not_trusted(tmp_path: Path) -> None:
@@ -280,11 +283,11 @@ def test_a_file_of_another_index_at_the_same_version_is_not_trusted(tmp_path: Pa
         for x in ARTICLES
     ]
     b = lexical_of(tmp_path / "b" / "index.sqlite3", swapped)
-    assert a.version() == b.version()
+    assert a.registry.version() == b.registry.version()
     a.search("Iran", 5)
     b.close()
     shutil.copy(tmp_path / "a" / "index.bm25.npz", tmp_path / "b" / "index.bm25.npz")
-    b = LexicalIndex(tmp_path / "b" / "index.sqlite3")
+    b = LexicalIndex(Registry(tmp_path / "b" / "index.sqlite3"))
     assert b.search("Iran", 5) == [] and b.search_articles("Iran", 5) == []
     assert [d for d, _ in b.search_articles("Peru", 2)] == [d for d, _ in a.search_articles("Iran", 2)]
 
@@ -295,7 +298,7 @@ def test_a_data_dir_it_cannot_write_still_answers(tmp_path: Path, caplog: pytest
     (tmp_path / "index.bm25.npz").unlink()
     (tmp_path / "index.bm25.npz").mkdir()  # os.replace onto a directory fails like a read-only dir would
     with caplog.at_level(logging.WARNING, logger="rag.bm25_cache"):
-        assert LexicalIndex(path).search("coffee", 10) == want
+        assert LexicalIndex(Registry(path)).search("coffee", 10) == want
     assert "cannot save the BM25 index" in caplog.text
     assert sorted(p.name for p in tmp_path.iterdir() if "bm25" in p.name) == ["index.bm25.npz"]  # no temp file left
 
@@ -303,7 +306,7 @@ def test_a_data_dir_it_cannot_write_still_answers(tmp_path: Path, caplog: pytest
 def test_an_index_built_before_the_bm25_file_existed_works_as_it_is(seeded_copy: Path) -> None:
     """Data dirs from before rag/bm25.py hold no .npz: the first search builds it from what SQLite holds."""
     (seeded_copy / "index.bm25.npz").unlink(missing_ok=True)
-    index = LexicalIndex(seeded_copy / "index.sqlite3")
+    index = LexicalIndex(Registry(seeded_copy / "index.sqlite3"))
     words = list(dict.fromkeys(terms("What did Dedov say about Oman?")))
     assert_same_ranking(index.search("What did Dedov say about Oman?", 10), index._fts_search(words, 10, None))
     assert (seeded_copy / "index.bm25.npz").is_file()
@@ -356,9 +359,9 @@ def test_a_build_on_the_last_states_file_reads_only_the_rows_it_lacks_and_equals
     ]
     for what, change in steps:
         if isinstance(change, str):
-            index.remove(change)
+            index.registry.remove(change)
         for article in change if isinstance(change, list) else []:
-            index.replace_article(article, chunk_article(article))
+            index.registry.replace_article(article, chunk_article(article))
         read.clear()
         index.refresh()  # as `newsbot ingest` ends: this state's build on the last state's file
         written = change if isinstance(change, list) else []
@@ -369,8 +372,8 @@ def test_a_build_on_the_last_states_file_reads_only_the_rows_it_lacks_and_equals
         _, key = bm25_cache.state_key(db, index.weights)
         db.close()
         file = bm25_cache.cache_path(path)
-        loaded = bm25.load(file, key, bm25_cache.LEVELS)
-        sources = bm25.load_sources(file, bm25_cache.params(index.weights), bm25_cache.LEVELS)
+        loaded = bm25_files.load(file, key, bm25_cache.LEVELS)
+        sources = bm25_files.load_sources(file, bm25_cache.params(index.weights), bm25_cache.LEVELS)
         assert loaded is not None and sources is not None, what
         assert_same_levels({n: (loaded[n], *sources[n]) for n in bm25_cache.LEVELS}, full)
     monkeypatch.undo()
@@ -383,7 +386,7 @@ def test_a_build_on_the_last_states_file_reads_only_the_rows_it_lacks_and_equals
 def test_rows_are_matched_by_rowid_id_source_and_content_and_a_kept_row_never_follows_an_added_one() -> None:
     import numpy as np
 
-    from rag.bm25_merge import Rows, match
+    from rag.index.bm25.merge import Rows, match
 
     def rows(*listed: tuple[int, str, str]) -> Rows:
         return Rows(
@@ -414,22 +417,22 @@ def test_a_file_whose_sources_are_damaged_is_no_base(tmp_path: Path, caplog: pyt
     with saved.open("wb") as out:
         np.savez(out, **arrays)
     for article in ARTICLES[4:]:
-        index.replace_article(article, chunk_article(article))
+        index.registry.replace_article(article, chunk_article(article))
     with caplog.at_level(logging.WARNING, logger="rag.bm25"):
         index.refresh()
     assert "building from the index" in caplog.text
     words = list(dict.fromkeys(terms("coffee oil markets")))
     assert_same_ranking(index.search("coffee oil markets", 10), index._fts_search(words, 10, None))
-    assert bm25.load_sources(saved, bm25_cache.params(index.weights), bm25_cache.LEVELS) is not None  # rewritten
+    assert bm25_files.load_sources(saved, bm25_cache.params(index.weights), bm25_cache.LEVELS) is not None  # rewritten
 
 
 def test_a_file_built_with_other_weights_is_no_base(tmp_path: Path) -> None:
     path = tmp_path / "index.sqlite3"
     lexical_of(path).refresh()
     file = bm25_cache.cache_path(path)
-    assert bm25.load_sources(file, bm25_cache.params((1.0, 0.4, 0.2)), bm25_cache.LEVELS) is not None
-    assert bm25.load_sources(file, bm25_cache.params((1.0, 0.5, 0.2)), bm25_cache.LEVELS) is None
-    other = LexicalIndex(path, weights=(1.0, 0.5, 0.2))
+    assert bm25_files.load_sources(file, bm25_cache.params((1.0, 0.4, 0.2)), bm25_cache.LEVELS) is not None
+    assert bm25_files.load_sources(file, bm25_cache.params((1.0, 0.5, 0.2)), bm25_cache.LEVELS) is None
+    other = LexicalIndex(Registry(path), weights=(1.0, 0.5, 0.2))
     words = list(dict.fromkeys(terms("Reuters report on Iran drones")))
     assert_same_ranking(other.search("Reuters report on Iran drones", 10), other._fts_search(words, 10, None))
 
@@ -456,7 +459,9 @@ def test_rankings_on_multihop_rag_articles_are_fts5s(tmp_path: Path) -> None:
 
 
 def test_an_empty_index_searches_to_nothing(tmp_path: Path) -> None:
-    index = LexicalIndex(tmp_path / "index.sqlite3")
+    index = LexicalIndex(Registry(tmp_path / "index.sqlite3"))
     assert (index.search("Iran", 5), index.search_articles("Iran", 5)) == ([], [])
     assert index.document_frequency(["Iran"]) == ({"Iran": 0}, 0)
-    assert LexicalIndex(tmp_path / "index.sqlite3").search("Iran", 5, ["Reuters"]) == []  # loaded from the file
+    assert (
+        LexicalIndex(Registry(tmp_path / "index.sqlite3")).search("Iran", 5, ["Reuters"]) == []
+    )  # loaded from the file

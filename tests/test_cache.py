@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from rag.cache import AnswerCache, normalise_question
-from rag.conversation import Conversation
-from rag.lexical import LexicalIndex
+from rag.answer.cache import AnswerCache, normalise_question
+from rag.index.registry import Registry
+from rag.index.vectors import ChromaStore
 from rag.pipeline import Pipeline
-from rag.retrieval import HybridRetriever
-from rag.store import ChromaStore, chroma_client
+from rag.question.followups import Conversation
+from rag.retrieval.hybrid import HybridRetriever
 from rag.types import Answer, Article, Passage
 from tests.conftest import FakeEmbedder
 
@@ -135,17 +135,14 @@ def article(doc_id: str, body: str) -> Article:
 @pytest.fixture
 def cached_pipeline(tmp_path: Path) -> tuple[Pipeline, CountingRetriever]:
     embedder = FakeEmbedder()
-    store = ChromaStore(chroma_client(path=tmp_path / "chroma"))
-    lexical = LexicalIndex(tmp_path / "index.sqlite3")
-    retriever = CountingRetriever(HybridRetriever(embedder, store, lexical))  # type: ignore[arg-type]
     pipeline = Pipeline(
         embedder=embedder,
-        store=store,
-        lexical=lexical,
-        retriever=retriever,  # type: ignore[arg-type]
+        store=ChromaStore(path=tmp_path / "chroma"),
+        registry=Registry(tmp_path / "index.sqlite3"),
         answerer=TopPassageAnswerer(),
         cache=AnswerCache(8),
     )
+    retriever = pipeline.retriever = CountingRetriever(pipeline.retriever)  # type: ignore[assignment]
     pipeline.ingest([article("a", "The ferries sailed at dawn from Port Talbot.")])
     return pipeline, retriever
 

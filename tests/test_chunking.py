@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from rag.chunking import ChunkingConfig, chunk_article
-from rag.documents import iter_path
-from rag.sentences import sentence_spans
+from rag.ingest.chunking import ChunkingConfig, chunk_article
+from rag.ingest.loaders import iter_path
+from rag.question.sentences import sentence_spans
 from rag.types import Article
 from tests.conftest import SEED_FILE
 

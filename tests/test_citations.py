@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.citations import drop_unknown, markers, number_passages, renumber, verify
+from rag.answer.citations import drop_unknown, markers, number_passages, renumber, verify
 from rag.types import Chunk, Passage
 
 

@@ -52,10 +52,10 @@ def test_oman_quote_is_answered_and_cited(capsys: pytest.CaptureFixture[str], se
 
 
 def test_citation_offsets_locate_the_passage(capsys: pytest.CaptureFixture[str], seeded_copy: Path) -> None:
-    from rag.lexical import LexicalIndex
+    from rag.index.registry import Registry
 
     result = ask_json(capsys, seeded_copy, "Who signed the Comprehensive Strategic Partnership Treaty?")
-    stored = LexicalIndex(seeded_copy / "index.sqlite3").article(SEED_ID)
+    stored = Registry(seeded_copy / "index.sqlite3").article(SEED_ID)
     assert stored is not None
     assert result["citations"]
     for c in result["citations"]:
@@ -155,12 +155,12 @@ def test_jsonl_round_trip(
 def test_bad_input_one_line_and_index_unchanged(
     capsys: pytest.CaptureFixture[str], seeded_copy: Path, argv: list[str], code: int, message: str
 ) -> None:
-    from rag.lexical import LexicalIndex
+    from rag.index.registry import Registry
 
-    before = LexicalIndex(seeded_copy / "index.sqlite3").articles()
+    before = Registry(seeded_copy / "index.sqlite3").articles()
     got, _, err = run(capsys, "--data-dir", str(seeded_copy), *argv)
     assert (got, err) == (code, message)
-    assert LexicalIndex(seeded_copy / "index.sqlite3").articles() == before
+    assert Registry(seeded_copy / "index.sqlite3").articles() == before
 
 
 def test_remove_leaves_the_bm25_file_of_the_state_it_made(
@@ -168,23 +168,27 @@ def test_remove_leaves_the_bm25_file_of_the_state_it_made(
 ) -> None:
     import sqlite3
 
-    from rag import bm25, bm25_cache
-    from rag.lexical import LexicalIndex
+    from rag.index.bm25 import files as bm25_files
+    from rag.index.bm25 import levels as bm25_cache
+    from rag.index.lexical import LexicalIndex
+    from rag.index.registry import Registry
 
     index = seeded_copy / "index.sqlite3"
-    [seed] = [a.doc_id for a in LexicalIndex(index).articles()]
+    [seed] = [a.doc_id for a in Registry(index).articles()]
     assert main(["--data-dir", str(seeded_copy), "remove", seed, "nope"]) == 1  # one removed, one unknown
     assert capsys.readouterr().out == f"removed {seed}\n"
     db = sqlite3.connect(str(index))
-    _, key = bm25_cache.state_key(db, LexicalIndex(index).weights)
+    _, key = bm25_cache.state_key(db, LexicalIndex(Registry(index)).weights)
     db.close()
-    assert bm25.load(bm25_cache.cache_path(index), key, bm25_cache.LEVELS) is not None  # the next process loads it
+    assert (
+        bm25_files.load(bm25_cache.cache_path(index), key, bm25_cache.LEVELS) is not None
+    )  # the next process loads it
 
     def no_build(*_: object) -> None:
         raise AssertionError("the file of this state should have been loaded")
 
     monkeypatch.setattr(bm25_cache, "build_levels", no_build)
-    assert LexicalIndex(index).search("Dedov Oman", 5) == []
+    assert LexicalIndex(Registry(index)).search("Dedov Oman", 5) == []
 
 
 def test_odd_but_valid_questions_are_answered_or_refused(capsys: pytest.CaptureFixture[str], seeded_copy: Path) -> None:

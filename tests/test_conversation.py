@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.conversation import Conversation, is_followup, resolve_followup, topic_of
+from rag.question.followups import Conversation, is_followup, resolve_followup, topic_of
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ from typing import ClassVar
 
 import pytest
 
-from rag.documents import iter_path, iter_sources, normalise_date, parse_dateline, slug
 from rag.errors import ArticleUnreadable
+from rag.ingest.loaders import iter_path, iter_sources, normalise_date, parse_dateline, slug
 from rag.types import Article
 from tests.conftest import SEED_FILE
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.embeddings import BertShape, SentenceTransformerEmbeddings, bert_shape, resolve_model_path
+from rag.index.embedder import BertShape, SentenceTransformerEmbeddings, bert_shape, resolve_model_path
 from tests.conftest import ROOT, SEED_FILE
 
 MODEL = Path(resolve_model_path(""))
@@ -87,7 +87,7 @@ def test_a_batch_is_padded_without_changing_its_vectors() -> None:
 
 def test_embedding_never_imports_torch() -> None:
     code = (
-        "import sys; from rag.embeddings import SentenceTransformerEmbeddings as E; e = E(); "
+        "import sys; from rag.index.embedder import SentenceTransformerEmbeddings as E; e = E(); "
         "v = e.embed_query('What did Dedov say about Oman?'); d = e.embed_documents(['word ' * 200] * 4); "
         "print(len(v), round(sum(x * x for x in v), 4), len(d), 'torch' in sys.modules, 'transformers' in sys.modules)"
     )
@@ -102,8 +102,8 @@ def test_empty_call() -> None:
 def test_questions_run_on_two_threads_that_sleep_when_idle() -> None:
     import os
 
-    from rag.embeddings import QUERY_THREADS, LeanBert
-    from rag.onnx_bert import INPUTS
+    from rag.index.embedder import QUERY_THREADS, LeanBert
+    from rag.index.onnx_bert import INPUTS
 
     engine = LeanBert(MODEL, bert_shape(MODEL))
     options = engine._short.get_session_options()
@@ -116,7 +116,7 @@ def test_questions_run_on_two_threads_that_sleep_when_idle() -> None:
 
 
 def test_ingest_threads_stop_spinning_when_a_run_returns() -> None:
-    from rag.embeddings import LeanBert
+    from rag.index.embedder import LeanBert
 
     engine = LeanBert(MODEL, bert_shape(MODEL))
     vectors = engine.encode(["word " * 200] * 8)  # long: the session with a thread per core, spinning inside a run

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from rag.answer import REFUSAL
-from rag.citations import markers
-from rag.conversation import Conversation
-from rag.llm import split_sentences
+from rag.answer.citations import markers
+from rag.answer.llm import split_sentences
+from rag.question.followups import Conversation
 from tests.conftest import OMAN_QUOTE
 from tests.servers import LOOPBACK, free_port, server_process
 
@@ -64,10 +64,10 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture
 def pipeline(server: str, settings_for: Any, seeded_copy: Path) -> Any:
-    from bot.factory import build_pipeline
+    from bot.factory import open_pipeline
 
     settings = settings_for(seeded_copy, llm="openai:smollm2", llm_base_url=server, llm_timeout=240)
-    return build_pipeline(settings)
+    return open_pipeline(settings)
 
 
 def assert_every_sentence_holds(pipeline: Any, answer: Any) -> None:
@@ -76,7 +76,7 @@ def assert_every_sentence_holds(pipeline: Any, answer: Any) -> None:
     A sentence without markers shares those of the next one (the extractive answer cites a run of
     sentences from one passage once, at its end).
     """
-    from rag.llm import evidence_text
+    from rag.answer.llm import evidence_text
 
     assert answer.text != REFUSAL
     sentences = split_sentences(answer.text)
@@ -102,7 +102,7 @@ def assert_every_sentence_holds(pipeline: Any, answer: Any) -> None:
 
 
 def test_oman_question_through_a_real_server(pipeline: Any, caplog: pytest.LogCaptureFixture) -> None:
-    from rag.llm import LLMAnswerer
+    from rag.answer.llm import LLMAnswerer
 
     assert isinstance(pipeline.answerer, LLMAnswerer)
     with caplog.at_level(logging.INFO, logger="rag.llm"):

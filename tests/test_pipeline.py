@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from rag.answer import REFUSAL
-from rag.documents import iter_sources
 from rag.errors import BadQuestion
+from rag.ingest.loaders import iter_sources
 from rag.pipeline import clean_question
 from rag.types import Article
 from tests.conftest import SEEDS, FakeEmbedder, make_pipeline
@@ -22,7 +22,7 @@ def index_state(pipeline) -> tuple[list[tuple[str, str, int]], list[str], int]:
     """Registry rows, Chroma ids, FTS rows: everything an index holds."""
     rows = [(a.doc_id, a.content_hash, a.chunks) for a in pipeline.articles()]
     ids = sorted(pipeline.store.collection.get(include=[])["ids"])
-    return rows, ids, pipeline.lexical.chunk_count()
+    return rows, ids, pipeline.lexical.registry.chunk_count()
 
 
 def test_reingest_adds_nothing(fake_pipeline) -> None:
@@ -95,22 +95,24 @@ def test_warming_an_empty_or_held_collection_changes_nothing(fake_pipeline) -> N
 def test_removing_saves_the_bm25_index_of_the_state_it_leaves(fake_pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
     import sqlite3
 
-    from rag import bm25, bm25_cache
-    from rag.lexical import LexicalIndex
+    from rag.index.bm25 import files as bm25_files
+    from rag.index.bm25 import levels as bm25_cache
+    from rag.index.lexical import LexicalIndex
+    from rag.index.registry import Registry
 
     fake_pipeline.ingest([article("a", "Ferries sailed at dawn."), article("b", "Rates were held.")])
     assert fake_pipeline.remove_all(["a", "nope", "a"]) == [True, False, False]  # a repeated id is gone already
-    path = fake_pipeline.lexical.path
+    path = fake_pipeline.lexical.registry.path
     db = sqlite3.connect(str(path))
     _, key = bm25_cache.state_key(db, fake_pipeline.lexical.weights)
     db.close()
-    assert bm25.load(bm25_cache.cache_path(path), key, bm25_cache.LEVELS) is not None  # the next process loads it
+    assert bm25_files.load(bm25_cache.cache_path(path), key, bm25_cache.LEVELS) is not None  # the next process loads it
 
     def no_build(*_: object) -> None:
         raise AssertionError("the file of this state should have been loaded")
 
     monkeypatch.setattr(bm25_cache, "build_levels", no_build)
-    next_process = LexicalIndex(path)
+    next_process = LexicalIndex(Registry(path))
     assert next_process.search("rates held", 5) and not next_process.search("ferries", 5)
 
 
@@ -133,7 +135,7 @@ def test_interrupted_ingest_then_rerun_equals_a_clean_run(tmp_path: Path) -> Non
         pass
 
     crashing = make_pipeline(tmp_path / "crashed", FakeEmbedder())
-    real_replace = crashing.lexical.replace_article
+    real_replace = crashing.lexical.registry.replace_article
     calls = {"n": 0}
 
     def replace_then_crash(a, chunks):
@@ -142,10 +144,10 @@ def test_interrupted_ingest_then_rerun_equals_a_clean_run(tmp_path: Path) -> Non
             raise Crash()
         real_replace(a, chunks)
 
-    crashing.lexical.replace_article = replace_then_crash  # type: ignore[method-assign]
+    crashing.lexical.registry.replace_article = replace_then_crash  # type: ignore[method-assign]
     with pytest.raises(Crash):
         crashing.ingest(corpus)
-    crashing.lexical.replace_article = real_replace  # type: ignore[method-assign]
+    crashing.lexical.registry.replace_article = real_replace  # type: ignore[method-assign]
     assert [a.doc_id for a in crashing.articles()] == ["doc0", "doc1"]
     rerun = crashing.ingest(corpus)
     assert (rerun.unchanged, rerun.added) == (["doc0", "doc1"], ["doc2", "doc3", "doc4"])
@@ -156,7 +158,7 @@ def test_interrupted_ingest_then_rerun_equals_a_clean_run(tmp_path: Path) -> Non
 
 
 def test_dense_hits_of_uncommitted_articles_are_not_served(fake_pipeline) -> None:
-    from rag.chunking import chunk_article
+    from rag.ingest.chunking import chunk_article
 
     ghost = article("ghost", "Ferries sailed at dawn from the ghost harbour.")
     chunks = chunk_article(ghost)
@@ -200,9 +202,9 @@ def test_bad_questions(fake_pipeline, raw: str, message: str) -> None:
 def test_chunks_read_before_an_ingest_are_not_served_after_it(fake_pipeline) -> None:
     """The lexical index keeps the chunks it read, per index version: a new version reads them anew."""
     fake_pipeline.ingest([article("a", "Ferries sailed at dawn.\n\nThe port reopened.")])
-    before = fake_pipeline.lexical.article_chunks(["a"])
-    assert fake_pipeline.lexical.article_chunks(["a"]) == before  # served from memory the second time
+    before = fake_pipeline.chunks.article_chunks(["a"])
+    assert fake_pipeline.chunks.article_chunks(["a"]) == before  # served from memory the second time
     fake_pipeline.ingest([article("a", "Ferries stayed in port.\n\nThe storm went on.")])
-    after = fake_pipeline.lexical.article_chunks(["a"])
+    after = fake_pipeline.chunks.article_chunks(["a"])
     assert [c.text for c in after] == ["Ferries stayed in port.\n\nThe storm went on."]
-    assert fake_pipeline.lexical.chunks([c.chunk_id for c in before]) == {}  # the old chunks are gone
+    assert fake_pipeline.chunks.chunks([c.chunk_id for c in before]) == {}  # the old chunks are gone

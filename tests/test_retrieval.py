@@ -10,19 +10,11 @@ import pytest
 
 from rag.answer import REFUSAL
 from rag.errors import ConfigError
-from rag.filters import (
-    clauses,
-    constraints,
-    is_compound,
-    named_dates,
-    named_sources,
-    outlet_mentions,
-    published_on,
-    source_aliases,
-    topic_words,
-    unknown_outlets,
-)
-from rag.retrieval import HybridRetriever, doc_ranking, grouped, reciprocal_rank_fusion
+from rag.question.clauses import clauses, is_compound
+from rag.question.constraints import constraints
+from rag.question.dates import named_dates, published_on
+from rag.question.outlets import named_sources, outlet_mentions, source_aliases, topic_words, unknown_outlets
+from rag.retrieval.hybrid import HybridRetriever, doc_ranking, grouped, reciprocal_rank_fusion
 from rag.types import Article, Chunk, Passage
 from tests.conftest import FakeEmbedder, make_pipeline
 
@@ -254,9 +246,9 @@ def test_outlets_are_not_judged_when_some_article_has_no_source(news_pipeline) -
 def test_every_chunk_of_the_top_articles_joins_a_compound_question(news_pipeline) -> None:
     found = news_pipeline.retriever.retrieve("When did the harbour reopen after the storm, and did fares rise?")
     assert sorted(p.chunk.doc_id for p in found) == ["alpha-1", "beta-1", "beta-2", "gamma-1"]
-    assert news_pipeline.lexical.article_chunks(["beta-2", "alpha-1", "beta-2"]) == [
-        *news_pipeline.lexical.chunks(news_pipeline.lexical.chunk_ids("beta-2")).values(),
-        *news_pipeline.lexical.chunks(news_pipeline.lexical.chunk_ids("alpha-1")).values(),
+    assert news_pipeline.chunks.article_chunks(["beta-2", "alpha-1", "beta-2"]) == [
+        *news_pipeline.chunks.chunks(news_pipeline.registry.chunk_ids("beta-2")).values(),
+        *news_pipeline.chunks.chunks(news_pipeline.registry.chunk_ids("alpha-1")).values(),
     ]
 
 
@@ -267,7 +259,7 @@ class _BrokenEmbedder(FakeEmbedder):
 
 def test_the_dense_sides_error_reaches_the_caller(news_pipeline) -> None:
     """The query's embedding runs on a thread of its own beside BM25; what goes wrong there is raised here."""
-    retriever = HybridRetriever(_BrokenEmbedder(), news_pipeline.store, news_pipeline.lexical)
+    retriever = HybridRetriever(_BrokenEmbedder(), news_pipeline.store, news_pipeline.lexical, news_pipeline.chunks)
     with pytest.raises(ConfigError, match="NEWSBOT_MODEL"):
         retriever.retrieve("When did the harbour reopen?")
 
@@ -277,5 +269,7 @@ def test_a_given_query_vector_is_used_as_given(news_pipeline) -> None:
     question = "When did the harbour reopen after the storm?"
     own = news_pipeline.retriever.retrieve(question)
     vector = news_pipeline.retriever.embedder.embed_query(question)
-    given = HybridRetriever(_BrokenEmbedder(), news_pipeline.store, news_pipeline.lexical).retrieve(question, vector)
+    given = HybridRetriever(
+        _BrokenEmbedder(), news_pipeline.store, news_pipeline.lexical, news_pipeline.chunks
+    ).retrieve(question, vector)
     assert [(p.chunk.chunk_id, p.score) for p in given] == [(p.chunk.chunk_id, p.score) for p in own]

@@ -1,19 +1,17 @@
-"""`bot.factory.serving`: what a process that answers question after question does before the first and after
-the last (the REPL and the Telegram bot run inside it)."""
+"""`Pipeline.warm` and `bot.factory.serving`: what a process that answers question after question loads before
+the first (the REPL and the Telegram bot run inside it)."""
 
 from __future__ import annotations
 
-import gc
 import logging
-import sys
 import threading
 
 import pytest
 
-from bot.factory import SWITCH_INTERVAL, open_lexical, serving
+from bot.factory import open_pipeline, serving
 from bot.settings import Settings
-from rag.documents import iter_sources
-from rag.lexical import CHUNK_CACHE
+from rag.config import CHUNK_CACHE
+from rag.ingest.loaders import iter_sources
 from tests.conftest import OMAN_QUOTE, SEEDS
 
 
@@ -31,18 +29,14 @@ class Counting:
         return self.inner.embed_query(text)  # type: ignore[attr-defined]
 
 
-def test_serving_loads_first_and_keeps_what_start_up_made_out_of_the_collectors_walk(fake_pipeline) -> None:
+def test_serving_loads_the_model_before_the_first_question(fake_pipeline) -> None:
     fake_pipeline.ingest(iter_sources([str(SEEDS)]))
     counting = fake_pipeline.embedder = fake_pipeline.retriever.embedder = Counting(fake_pipeline.embedder)
-    before, interval = gc.get_freeze_count(), sys.getswitchinterval()
     with serving(fake_pipeline):
         assert counting.queries == 1  # the model is loaded before any question
-        assert gc.get_freeze_count() > before  # the pipeline and the modules: no full collection walks them
-        assert sys.getswitchinterval() == SWITCH_INTERVAL < interval  # the dense thread waits less for the GIL
         answer = fake_pipeline.ask("What did Dedov say about Oman?")
         assert OMAN_QUOTE in answer.text
-    assert gc.get_freeze_count() == before  # given back to the collector when serving ends
-    assert sys.getswitchinterval() == interval
+    assert counting.queries == 2
 
 
 def test_serving_an_empty_index_loads_no_model(fake_pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,21 +82,19 @@ def test_a_vector_index_that_fails_to_load_is_left_to_the_first_question(
 
 def test_a_small_index_is_read_ahead_whole_and_a_large_one_left_to_its_questions(fake_pipeline) -> None:
     fake_pipeline.ingest(iter_sources([str(SEEDS)]))
-    lexical = fake_pipeline.lexical
-    lexical.chunk_cache = 5
-    assert lexical.preload() == 0  # 10 chunks: more than the cache would keep
-    lexical.chunk_cache = 10
-    assert lexical.preload() == 10
-    kept, _ = lexical._hydrated_now()
-    assert len(kept) == 10 and all("stem_ids" in c.__dict__ for c in kept.values())  # read, stems parsed
+    chunks = fake_pipeline.chunks
+    chunks.max_kept = 5
+    assert fake_pipeline.warm() == 0  # 10 chunks: more than the cache would keep
+    chunks.max_kept = 10
+    assert fake_pipeline.warm() == 10
     assert fake_pipeline.ask("What did Dedov say about Oman?").citations
-    lexical.chunk_cache = 0  # nothing kept: every question reads its chunks afresh, and is answered the same
-    assert lexical.preload() == 0
+    chunks.max_kept = 0  # nothing kept: every question reads its chunks afresh, and is answered the same
+    assert fake_pipeline.warm() == 0
     assert OMAN_QUOTE in fake_pipeline.ask("What did Dedov say about Oman?").text
 
 
 def test_the_chunk_cache_bound_is_a_setting(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("NEWSBOT_CHUNK_CACHE", "7")
-    assert open_lexical(Settings(data_dir=tmp_path, _env_file=None)).chunk_cache == 7
+    assert open_pipeline(Settings(data_dir=tmp_path, _env_file=None)).chunks.max_kept == 7
     monkeypatch.delenv("NEWSBOT_CHUNK_CACHE")
     assert Settings(_env_file=None).chunk_cache == CHUNK_CACHE  # the same default as rag's own

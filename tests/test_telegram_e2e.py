@@ -27,8 +27,8 @@ import pytest_asyncio
 from telegram.ext import Application
 
 from bot.settings import Settings
-from bot.telegram import build_application
-from bot.telegram_handlers import ADMINS_ONLY, deps_of
+from bot.telegram.app import build_application
+from bot.telegram.handlers import ADMINS_ONLY, deps_of
 from rag.answer import REFUSAL
 from rag.pipeline import Pipeline
 from tests.emulator import BOT_USERNAME, BotMessage, TelegramEmulator, emulator_fixture  # noqa: F401  (the fixture)
@@ -52,10 +52,10 @@ WAIT = 60.0  # seconds, bound on any one reply (the machine is shared; an answer
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     """The real pipeline on a fresh index of the seed article, built once for the module."""
-    from bot.factory import build_pipeline
-    from rag.documents import iter_sources
+    from bot.factory import open_pipeline
+    from rag.ingest.loaders import iter_sources
 
-    built = build_pipeline(Settings(data_dir=tmp_path_factory.mktemp("index")))
+    built = open_pipeline(Settings(data_dir=tmp_path_factory.mktemp("index")))
     report = built.ingest(iter_sources([str(SEEDS)]))
     assert (report.added, report.failed) == ([SEED_ID], [])
     return built

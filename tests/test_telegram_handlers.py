@@ -19,10 +19,10 @@ import pytest_asyncio
 from telegram import Update
 
 from bot.settings import Settings
-from bot.telegram import api_urls, build_application
-from bot.telegram_handlers import ADMINS_ONLY, COMMANDS, HELP, WENT_WRONG, addressed_question, deps_of
-from bot.telegram_handlers import typing as typing_indicator
-from bot.telegram_store import conversation_key
+from bot.telegram.app import api_urls, build_application
+from bot.telegram.handlers import ADMINS_ONLY, COMMANDS, HELP, WENT_WRONG, addressed_question, deps_of
+from bot.telegram.handlers import typing as typing_indicator
+from bot.telegram.store import conversation_key
 from tests.servers import free_port
 from tests.telegram_fakes import (
     BASE,
@@ -700,7 +700,7 @@ def test_a_rejected_token_is_a_config_error_that_never_shows_the_token(
     import http.server
     import json
 
-    from bot.telegram import run_telegram
+    from bot.telegram.app import run_telegram
     from rag.errors import ConfigError
 
     class Unauthorized(http.server.BaseHTTPRequestHandler):

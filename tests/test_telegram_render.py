@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.telegram_render import (
+from bot.telegram.render import (
     LIMIT,
     NO_SOURCES,
     Outgoing,

@@ -7,8 +7,8 @@ import sqlite3
 from pathlib import Path
 
 from bot.render import citation_dict
-from bot.telegram_store import ChatStore, answer_from_json, answer_to_json
-from rag.conversation import Conversation
+from bot.telegram.store import ChatStore, answer_from_json, answer_to_json
+from rag.question.followups import Conversation
 from tests.telegram_fakes import FakePipeline
 
 QUESTION = "What did Dedov say about Oman?"

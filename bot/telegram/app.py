@@ -1,0 +1,192 @@
+"""The Telegram bot: the Application wired in one place, run by long polling or a webhook.
+
+`newsbot telegram` (polling) or `newsbot telegram --webhook-url https://host/path` (webhook) call
+`run_telegram`; tests build the same Application with `build_application` and their own request class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from telegram import Update
+from telegram.error import InvalidToken
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.settings import Settings
+from bot.telegram import handlers as h
+from bot.telegram.limits import Access, RateLimiter
+from bot.telegram.retry import RetryingLimiter
+from bot.telegram.service import NewsService
+from bot.telegram.store import ChatStore
+from rag.errors import ConfigError
+
+if TYPE_CHECKING:
+    from telegram.request import BaseRequest
+
+    from rag.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+DEFAULT_LISTEN = "0.0.0.0"  # webhook mode listens on every interface unless told otherwise
+DEFAULT_PORT = 8443
+
+
+def require_token(settings: Settings) -> str:
+    """The bot token, or ConfigError saying where to get one."""
+    if settings.telegram_bot_token is None or not settings.telegram_bot_token.get_secret_value().strip():
+        raise ConfigError("no Telegram bot token — get one from @BotFather and set TELEGRAM_BOT_TOKEN")
+    return settings.telegram_bot_token.get_secret_value().strip()
+
+
+def api_urls(base: str) -> tuple[str, str]:
+    """PTB's base_url and base_file_url for a Bot API server ('https://api.telegram.org' or '…/bot')."""
+    root = base.rstrip("/").removesuffix("/bot").rstrip("/")
+    return f"{root}/bot", f"{root}/file/bot"
+
+
+def add_handlers(app: Application) -> None:
+    """Every handler, in the order PTB tries them."""
+    only_new = filters.UpdateType.MESSAGE  # an edited question is not asked again
+    app.add_handler(TypeHandler(Update, h.gate), group=-1)
+    for name, callback in (
+        ("start", h.start),
+        ("help", h.help_command),
+        ("ask", h.ask_command),
+        ("sources", h.sources_command),
+        ("reset", h.reset),
+        ("about", h.about),
+        ("ingest", h.ingest_command),
+    ):
+        app.add_handler(CommandHandler(name, callback, filters=only_new))
+    app.add_handler(MessageHandler(only_new & filters.COMMAND, h.unknown_command))
+    app.add_handler(MessageHandler(only_new & filters.TEXT, h.on_text))
+    app.add_handler(MessageHandler(only_new & filters.ChatType.PRIVATE & filters.Document.ALL, h.on_document))
+    app.add_handler(MessageHandler(only_new & filters.ChatType.PRIVATE, h.non_text))
+    app.add_handler(CallbackQueryHandler(h.sources_button, pattern=rf"^{h.SOURCES_PREFIX}"))
+    app.add_error_handler(h.on_error)
+
+
+async def _post_init(app: Application) -> None:
+    await app.bot.set_my_commands(h.COMMANDS)
+    log.info("bot @%s ready; commands registered", app.bot.username)
+
+
+async def _post_shutdown(app: Application) -> None:
+    h.deps_of(app).service.store.close()
+
+
+def build_application(
+    settings: Settings,
+    pipeline: Pipeline,
+    *,
+    request: BaseRequest | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    typing_every: float = 4.0,
+) -> Application:
+    """The bot: handlers, the service around `pipeline`, retries, concurrent updates.
+
+    `request` replaces the network (tests); `sleep` is the retry backoff's, `clock` the rate limiter's.
+    """
+    base_url, base_file_url = api_urls(settings.telegram_base_url)
+    builder = (
+        Application.builder()
+        .token(require_token(settings))
+        .base_url(base_url)
+        .base_file_url(base_file_url)
+        .concurrent_updates(True)  # one slow question must not hold up other chats
+        .rate_limiter(RetryingLimiter(sleep=sleep))
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    app = builder.build()
+    store = ChatStore(settings.data_dir / "telegram.sqlite3")
+    app.bot_data[h.DEPS] = h.BotDeps(
+        service=NewsService(pipeline, store, fetch_timeout=settings.fetch_timeout),
+        access=Access(settings.allowed_chats, settings.admins),
+        limiter=RateLimiter(settings.rate_limit, settings.rate_window, clock),
+        max_upload_bytes=settings.max_upload_bytes,
+        model=settings.model,
+        typing_every=typing_every,
+    )
+    add_handlers(app)
+    return app
+
+
+class RedactToken(logging.Filter):
+    """Replaces the bot token in every log record (httpx and PTB put it in URLs)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, "<token>"), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text and self.token in record.exc_text:
+            record.exc_text = record.exc_text.replace(self.token, "<token>")
+        return True
+
+
+def protect_token(token: str) -> None:
+    """Keep the token out of the logs: httpx logs request URLs (which hold it) at INFO, so it stays at
+    WARNING, and every root handler redacts it from whatever else might carry it."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    redact = RedactToken(token)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redact)
+
+
+def run_telegram(
+    settings: Settings,
+    pipeline: Pipeline,
+    *,
+    webhook_url: str | None = None,
+    listen: str = DEFAULT_LISTEN,
+    port: int = DEFAULT_PORT,
+    secret_token: str | None = None,
+) -> int:
+    """Run the bot until SIGINT/SIGTERM: long polling, or a webhook server when `webhook_url` is given."""
+    protect_token(require_token(settings))
+    app = build_application(settings, pipeline)
+    try:
+        if webhook_url is None:
+            log.info("polling %s for updates", settings.telegram_base_url)
+            app.run_polling(allowed_updates=Update.ALL_TYPES)
+            return 0
+        if secret_token is None and settings.webhook_secret is not None:
+            secret_token = settings.webhook_secret.get_secret_value()
+        url_path = urlsplit(webhook_url).path.strip("/")
+        log.info("webhook: listening on %s:%d/%s for %s", listen, port, url_path, webhook_url)
+        app.run_webhook(
+            listen=listen,
+            port=port,
+            url_path=url_path,
+            webhook_url=webhook_url,
+            secret_token=secret_token or secrets.token_urlsafe(32),
+            allowed_updates=Update.ALL_TYPES,
+        )
+        return 0
+    except InvalidToken:  # its message quotes the token: never let it reach a terminal or a log
+        raise ConfigError(
+            f"the Bot API server at {settings.telegram_base_url} rejected the token — check TELEGRAM_BOT_TOKEN "
+            "(from @BotFather)"
+        ) from None

@@ -1,0 +1,234 @@
+"""The article registry: one SQLite file holding the articles, their chunks, the chunks' FTS5 rows and the version.
+
+The registry is the commit point of an ingest: an article counts as indexed once its row is here, written in one
+transaction with its chunk and FTS5 rows, after its vectors reached Chroma. Every ingest and removal moves the
+index version, which caches (answers, chunks read, BM25) are keyed on. Each chunk row also holds what the
+index computed of its text at ingest (`rag.index.analysis`: its stems and sentences).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rag.errors import IndexUnavailable
+from rag.index.analysis import VERSION as ANALYSIS_VERSION
+from rag.index.analysis import encode_sentences, encode_stems
+from rag.question.words import STEMMER_VERSION
+from rag.types import Article, ArticleInfo, Chunk
+
+_SCHEMA = """
+PRAGMA journal_mode=WAL;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, source TEXT NOT NULL, published TEXT,
+    url TEXT, content_hash TEXT NOT NULL, chunks INTEGER NOT NULL, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL, doc_id TEXT NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, paragraphs TEXT NOT NULL, stems TEXT, sentences TEXT);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, title, source, tokenize='porter unicode61 remove_diacritics 2');
+"""
+# The columns of what the index computed of each chunk, and the meta key naming the version that wrote them.
+_ANALYSIS = {"stems": ("stemmer", STEMMER_VERSION), "sentences": ("sentences", ANALYSIS_VERSION)}
+
+
+class Registry:
+    """Articles, chunks and the index version in one SQLite file (safe across threads and processes)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
+            self.db.executescript(_SCHEMA)
+            self._forget_other_analyses()
+        except sqlite3.DatabaseError as exc:
+            raise IndexUnavailable(f"cannot open the index at {path} ({exc}) — check NEWSBOT_DATA_DIR") from None
+        self.path = path
+        self.lock = threading.RLock()
+        self._derived: tuple[int, dict[str, Any]] = (-1, {})  # (index version, values read from it: of_version)
+
+    def _forget_other_analyses(self) -> None:
+        """Forget the stems and sentences another stemmer or sentence splitter wrote (`fill_analysis` writes them
+        again). Writes only when there is something to change, so a read-only index of this version still opens."""
+        wanted = {key: version for key, version in _ANALYSIS.values()}
+
+        def held() -> dict[str, str]:
+            return dict(self.db.execute("SELECT key, value FROM meta WHERE key IN ('stemmer', 'sentences')"))
+
+        if held() == wanted:
+            return
+        with self.transaction():
+            versions = held()  # again: another process may have done it
+            for column, (key, version) in _ANALYSIS.items():
+                if versions.get(key) != version:
+                    if key in versions:
+                        self.db.execute(f"UPDATE chunks SET {column} = NULL")
+                    self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, version))
+
+    # --- articles -------------------------------------------------------------------------
+    def article_hash(self, doc_id: str) -> str | None:
+        """The content hash the index holds for `doc_id`, or None."""
+        row = self.one("SELECT content_hash FROM articles WHERE doc_id=?", (doc_id,))
+        return row[0] if row else None
+
+    def articles(self) -> list[ArticleInfo]:
+        """Every indexed article, newest first."""
+        rows = self.all(
+            "SELECT doc_id, title, source, published, chunks, content_hash FROM articles "
+            "ORDER BY published IS NULL, published DESC, doc_id"
+        )
+        return [ArticleInfo(*row) for row in rows]
+
+    def article(self, doc_id: str) -> Article | None:
+        """The stored article, or None."""
+        row = self.one("SELECT doc_id, title, text, source, published, url FROM articles WHERE doc_id=?", (doc_id,))
+        return Article(*row) if row else None
+
+    def sources(self) -> tuple[str, ...]:
+        """The sources of the indexed articles ("" for an article without one), sorted; kept per index version."""
+        kept = self.of_version()
+        if "sources" not in kept:
+            kept["sources"] = tuple(r[0] for r in self.all("SELECT DISTINCT source FROM articles ORDER BY source"))
+        return kept["sources"]
+
+    def version(self) -> int:
+        """A number that changes on every ingest or removal (for caches)."""
+        row = self.one("SELECT value FROM meta WHERE key='version'", ())
+        return int(row[0]) if row else 0
+
+    def chunk_count(self) -> int:
+        """Number of chunks indexed (kept per index version)."""
+        kept = self.of_version()
+        if "chunk_count" not in kept:
+            row = self.one("SELECT count(*) FROM chunks", ())
+            kept["chunk_count"] = int(row[0]) if row else 0
+        return kept["chunk_count"]
+
+    def chunk_ids(self, doc_id: str) -> list[str]:
+        """Chunk ids of one article."""
+        return [r[0] for r in self.all("SELECT chunk_id FROM chunks WHERE doc_id=? ORDER BY id", (doc_id,))]
+
+    # --- writes ---------------------------------------------------------------------------
+    def replace_article(self, article: Article, chunks: Sequence[Chunk]) -> None:
+        """Make `article` and its chunks the indexed ones, atomically (with their FTS5 rows, stems and sentences)."""
+        with self.lock, self.transaction():
+            self._delete(article.doc_id)
+            for c in chunks:
+                cur = self.db.execute(
+                    'INSERT INTO chunks (chunk_id, doc_id, start, "end", paragraphs, stems, sentences) '
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (
+                        c.chunk_id,
+                        c.doc_id,
+                        c.start,
+                        c.end,
+                        ",".join(map(str, c.paragraphs)),
+                        encode_stems(c.text),
+                        encode_sentences(c.text),
+                    ),
+                )
+                self.db.execute(
+                    "INSERT INTO chunks_fts (rowid, text, title, source) VALUES (?,?,?,?)",
+                    (cur.lastrowid, c.text, c.title, c.source),
+                )
+            self.db.execute(
+                "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    article.doc_id,
+                    article.title,
+                    article.source,
+                    article.published,
+                    article.url,
+                    article.content_hash,
+                    len(chunks),
+                    article.text,
+                ),
+            )
+            self._bump()
+
+    def remove(self, doc_id: str) -> bool:
+        """Forget an article; False when it was not indexed."""
+        with self.lock, self.transaction():
+            found = self._delete(doc_id)
+            if found:
+                self._bump()
+        return found
+
+    def _delete(self, doc_id: str) -> bool:
+        self.db.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE doc_id=?)", (doc_id,))
+        self.db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+        return self.db.execute("DELETE FROM articles WHERE doc_id=?", (doc_id,)).rowcount > 0
+
+    def _bump(self) -> None:
+        self.db.execute(
+            "INSERT INTO meta VALUES ('version', '1') ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
+    def fill_analysis(self, batch: int = 2000) -> int:
+        """Stems and sentences for the chunks that lack them (an index written by another stemmer or sentence
+        splitter), a batch per transaction; how many chunks got them. Answers do not change (a chunk without them
+        is split and stemmed when read), so neither does the version."""
+        filled = 0
+        while True:
+            with self.lock, self.transaction():
+                rows = self.db.execute(
+                    'SELECT c.id, c.start, c."end", c.stems, c.sentences, a.text FROM chunks c '
+                    "JOIN articles a USING (doc_id) WHERE c.stems IS NULL OR c.sentences IS NULL LIMIT ?",
+                    (batch,),
+                ).fetchall()
+                self.db.executemany(  # only what a row lacks is made
+                    "UPDATE chunks SET stems = ?, sentences = ? WHERE id = ?",
+                    [
+                        (
+                            held if held is not None else encode_stems(text[start:end]),
+                            record if record is not None else encode_sentences(text[start:end]),
+                            rowid,
+                        )
+                        for rowid, start, end, held, record, text in rows
+                    ],
+                )
+            filled += len(rows)
+            if rows:
+                self.of_version().clear()  # what was read before now lacks what was stored
+            if len(rows) < batch:
+                return filled
+
+    # --- plumbing -------------------------------------------------------------------------
+    def of_version(self) -> dict[str, Any]:
+        """Values read from the current index version (its sources, counts, the chunks read), kept until an
+        ingest or removal moves the version."""
+        version = self.version()
+        if self._derived[0] != version:
+            self._derived = (version, {})
+        return self._derived[1]
+
+    @contextmanager
+    def transaction(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
+        """`begin` … COMMIT, rolled back on any error."""
+        self.db.execute(begin)
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def one(self, sql: str, args: tuple = ()) -> tuple | None:
+        """The first row of a query."""
+        with self.lock:
+            return self.db.execute(sql, args).fetchone()
+
+    def all(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """Every row of a query."""
+        with self.lock:
+            return self.db.execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()

@@ -1,0 +1,1 @@
+"""Ingest: files, directories, JSONL corpora and URLs become Article values, and articles become chunks."""

@@ -1,0 +1,241 @@
+"""Loaders: files, directories, JSONL corpora and URLs → Article values.
+
+Loading never raises for one bad source: problems come back as `ArticleUnreadable`
+values beside the articles, so one broken file or line does not stop an ingest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from rag.config import FETCH_TIMEOUT
+from rag.errors import ArticleUnreadable
+from rag.types import Article
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = {".txt": "txt", ".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".jsonl": "jsonl"}
+# Trailing site furniture seen under news articles; dropped only at the very end.
+_BOILERPLATE = re.compile(
+    r"^(leave a (comment|reply)|share( this)?( article)?:?|related( articles| posts)?:?|comments?|"
+    r"print|tags?:.*|advertisement|read more:?.*)$",
+    re.IGNORECASE,
+)
+_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+_DATELINE = re.compile(
+    rf"^(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?(?P<month>{_MONTHS})\s+(?P<day>\d{{1,2}}),\s*(?P<year>\d{{4}})"
+    r"(?:\s*[-–—,|]?\s*(?:at\s+)?(?P<time>\d{1,2}:\d{2}))?\s*$",
+    re.IGNORECASE,
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+Loaded = Article | ArticleUnreadable
+MIN_HTML_WORDS = 15
+
+
+def slug(name: str) -> str:
+    """A doc id from a file or page name: letters, digits, '-', '_' and '.' only."""
+    s = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    return s[:120] or "article"
+
+
+def parse_dateline(line: str) -> str | None:
+    """'November 1, 2025 - 19:37' → '2025-11-01T19:37:00'; None when the line is no dateline."""
+    m = _DATELINE.match(line.strip())
+    if not m:
+        return None
+    stamp = f"{m['month']} {m['day']} {m['year']} {m['time'] or '00:00'}"
+    try:
+        return datetime.strptime(stamp, "%B %d %Y %H:%M").isoformat()
+    except ValueError:  # "November 41, 2025": shaped like a dateline, but no date
+        return None
+
+
+def normalise_date(value: object) -> str | None:
+    """An ISO 8601 string for a date given as ISO text or a dateline; None when unknown."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
+    except ValueError:
+        return parse_dateline(text)
+
+
+def clean_paragraphs(lines: list[str]) -> list[str]:
+    """Blank-line separated paragraphs, whitespace-trimmed, inner newlines joined, furniture dropped."""
+    paragraphs, current = [], []
+    for line in [*lines, ""]:
+        line = _CONTROL.sub("", line).strip()
+        if line:
+            current.append(line)
+        elif current:
+            paragraphs.append(" ".join(current))
+            current = []
+    while paragraphs and _BOILERPLATE.match(paragraphs[-1]):
+        paragraphs.pop()
+    return paragraphs
+
+
+def article_from_text(doc_id: str, raw: str, *, source: str = "", url: str | None = None) -> Article:
+    """An article in the seed's shape: title line, optional dateline, body paragraphs."""
+    paragraphs = clean_paragraphs(raw.splitlines())
+    if len(paragraphs) < 2:
+        raise ArticleUnreadable(f"{doc_id}: too little text for an article (need a title line and a body)")
+    title, body = paragraphs[0], paragraphs[1:]
+    published = parse_dateline(body[0])
+    return Article(doc_id=doc_id, title=title, text="\n\n".join(body), source=source, published=published, url=url)
+
+
+def article_from_markdown(doc_id: str, raw: str, *, source: str = "", url: str | None = None) -> Article:
+    """A Markdown article: optional `key: value` front matter, '# Title', body paragraphs."""
+    meta: dict[str, str] = {}
+    lines = raw.splitlines()
+    if lines and lines[0].strip() == "---" and "---" in (s.strip() for s in lines[1:]):
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+        for line in lines[1:end]:
+            key, _, value = line.partition(":")
+            meta[key.strip().lower()] = value.strip().strip("\"'")
+        lines = lines[end + 1 :]
+    paragraphs = [re.sub(r"^#{1,6}\s+", "", p) for p in clean_paragraphs(lines)]
+    title = meta.get("title") or (paragraphs.pop(0) if paragraphs else "")
+    if not paragraphs:
+        raise ArticleUnreadable(f"{doc_id}: no body text under the title — add the article's paragraphs")
+    published = normalise_date(meta.get("date") or meta.get("published")) or parse_dateline(paragraphs[0])
+    return Article(
+        doc_id=doc_id,
+        title=title,
+        text="\n\n".join(paragraphs),
+        source=meta.get("source", source),
+        published=published,
+        url=meta.get("url", url),
+    )
+
+
+def article_from_html(doc_id: str, html: str, *, source: str = "", url: str | None = None) -> Article:
+    """The main text of an HTML page, found by trafilatura (boilerplate, menus and ads dropped)."""
+    import trafilatura  # slow import: only when HTML is read
+
+    doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False, favor_precision=True)
+    text = getattr(doc, "text", None) or ""
+    paragraphs = clean_paragraphs(text.splitlines())
+    if sum(len(p.split()) for p in paragraphs) < MIN_HTML_WORDS:  # menus and link lists are not articles
+        raise ArticleUnreadable(f"{doc_id}: no article text found in the HTML — is this an article page?")
+    title = getattr(doc, "title", None) or paragraphs[0][:120]
+    return Article(
+        doc_id=doc_id,
+        title=title,
+        text="\n\n".join(paragraphs),
+        source=getattr(doc, "sitename", None) or source,
+        published=normalise_date(getattr(doc, "date", None)),
+        url=url,
+    )
+
+
+def article_from_record(record: object, where: str) -> Article:
+    """One JSONL record {"id","title","source","published","text"} → Article."""
+    if not isinstance(record, dict):
+        raise ArticleUnreadable(f"{where}: expected a JSON object with id, title and text")
+    missing = [k for k in ("id", "text") if not str(record.get(k) or "").strip()]
+    if missing:
+        raise ArticleUnreadable(f"{where}: missing {', '.join(missing)} — every record needs an id and a text")
+    paragraphs = clean_paragraphs(str(record["text"]).splitlines())
+    if not paragraphs:
+        raise ArticleUnreadable(f"{where}: the text is empty")
+    return Article(
+        doc_id=slug(str(record["id"])),
+        title=str(record.get("title") or "").strip(),
+        text="\n\n".join(paragraphs),
+        source=str(record.get("source") or "").strip(),
+        published=normalise_date(record.get("published")),
+        url=record.get("url") or None,
+    )
+
+
+def decode(data: bytes, name: str) -> str:
+    """UTF-8 text of a file, or ArticleUnreadable naming why not."""
+    if b"\x00" in data[:8192]:
+        raise ArticleUnreadable(f"{name}: looks like a binary file — newsbot reads .txt, .md, .html and .jsonl")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ArticleUnreadable(
+            f"{name}: not UTF-8 text (byte {exc.start}) — convert it, e.g. `iconv -t UTF-8`, and ingest again"
+        ) from None
+
+
+def iter_jsonl(text: str, name: str) -> Iterator[Loaded]:
+    """Articles of a JSONL corpus; a bad line yields an error naming its line number."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{name}:{number}"
+        try:
+            yield article_from_record(json.loads(line), where)
+        except json.JSONDecodeError as exc:
+            yield ArticleUnreadable(f"{where}: not valid JSON ({exc.msg}) — fix or remove that line")
+        except ArticleUnreadable as exc:
+            yield exc
+
+
+def parse(kind: str, doc_id: str, text: str, *, name: str, url: str | None = None) -> Iterator[Loaded]:
+    """Articles from text of a known kind ('txt', 'md', 'html', 'jsonl')."""
+    if kind == "jsonl":
+        yield from iter_jsonl(text, name)
+        return
+    reader = {"txt": article_from_text, "md": article_from_markdown, "html": article_from_html}[kind]
+    try:
+        yield reader(doc_id, text, url=url)
+    except ArticleUnreadable as exc:
+        yield exc
+
+
+def iter_file(path: Path) -> Iterator[Loaded]:
+    """Articles of one file, by its suffix."""
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        yield ArticleUnreadable(f"{path}: unsupported file type — newsbot reads .txt, .md, .html and .jsonl")
+        return
+    try:
+        text = decode(path.read_bytes(), str(path))
+    except ArticleUnreadable as exc:
+        yield exc
+        return
+    except OSError as exc:
+        yield ArticleUnreadable(f"{path}: cannot read ({exc.strerror}) — check the path and its permissions")
+        return
+    yield from parse(kind, slug(path.stem), text, name=str(path))
+
+
+def iter_path(path: Path) -> Iterator[Loaded]:
+    """Articles of a file or, recursively and in name order, of a directory's article files."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+        if not files:
+            yield ArticleUnreadable(f"{path}: no .txt, .md, .html or .jsonl files in this directory")
+        for file in files:
+            yield from iter_file(file)
+    elif path.exists():
+        yield from iter_file(path)
+    else:
+        yield ArticleUnreadable(f"{path}: no such file or directory — check the path")
+
+
+def is_url(source: str) -> bool:
+    """True for http(s) URLs."""
+    return source.startswith(("http://", "https://"))
+
+
+def iter_sources(sources: list[str], *, timeout: float = FETCH_TIMEOUT) -> Iterator[Loaded]:
+    """Articles of every path or URL given, in order."""
+    for source in sources:
+        if is_url(source):
+            from rag.ingest.fetch import iter_url
+
+            yield from iter_url(source, timeout=timeout)
+        else:
+            yield from iter_path(Path(source))

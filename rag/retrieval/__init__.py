@@ -1,0 +1,1 @@
+"""Retrieval: dense and lexical candidates fused into passages, grouped by article."""
