@@ -20,6 +20,7 @@ from telegram import Update
 
 from bot.settings import Settings
 from bot.telegram.app import api_urls, build_application
+from bot.telegram.buttons import install_secret, sources_data
 from bot.telegram.handlers import ADMINS_ONLY, COMMANDS, HELP, WENT_WRONG, addressed_question, deps_of
 from bot.telegram.handlers import typing as typing_indicator
 from bot.telegram.store import conversation_key
@@ -45,8 +46,16 @@ REFUSAL_HTML = "I could not find this in the articles."
 BOT_SENDER = {"id": BOT_ID, "is_bot": True, "first_name": "Newsbot"}
 
 
-def button(answer_id: int) -> dict[str, Any]:
-    return {"inline_keyboard": [[{"callback_data": f"src:{answer_id}", "text": "Sources"}]]}
+def button(answer_id: int, chat_id: int = USER, data_dir: Path | None = None) -> dict[str, Any]:
+    """The Sources button under answer `answer_id` in `chat_id`, signed with the install secret of `data_dir`."""
+    assert data_dir is not None
+    data = sources_data(install_secret(data_dir), chat_id, answer_id)
+    return {"inline_keyboard": [[{"callback_data": data, "text": "Sources"}]]}
+
+
+def button_data(harness: Harness, answer_id: int, chat_id: int = USER) -> str:
+    """What the Sources button under answer `answer_id` in `chat_id` carries."""
+    return sources_data(install_secret(harness.data_dir), chat_id, answer_id)
 
 
 def typing(chat_id: int = USER) -> tuple[str, dict[str, Any]]:
@@ -64,6 +73,7 @@ class Harness:
     """A bot on the fake pipeline and the recording request; builds updates and runs them."""
 
     def __init__(self, data_dir: Path, **settings: Any) -> None:
+        self.data_dir = data_dir
         self.settings = Settings(
             data_dir=data_dir,
             telegram_bot_token=TOKEN,
@@ -230,7 +240,7 @@ async def test_command_replies(bot: Harness, text: str, user: int, expected: str
 @pytest.mark.asyncio
 async def test_question_is_answered_in_html_with_a_sources_button(bot: Harness) -> None:
     calls = await bot.run(bot.message("What did Dedov say about Oman?"))
-    assert calls == [typing(), sent(OMAN_HTML, reply_markup=button(1))]
+    assert calls == [typing(), sent(OMAN_HTML, reply_markup=button(1, data_dir=bot.data_dir))]
     assert bot.pipeline.asked == [("What did Dedov say about Oman?", "What did Dedov say about Oman?", [])]
 
 
@@ -238,7 +248,7 @@ async def test_question_is_answered_in_html_with_a_sources_button(bot: Harness) 
 async def test_sources_button_shows_the_cited_passages_in_full(bot: Harness) -> None:
     await bot.run(bot.message("What did Dedov say about Oman?"))
     answer_message_id = 501  # RecordingRequest numbers the bot's messages from 501
-    calls = await bot.run(bot.callback("src:1", answer_message_id))
+    calls = await bot.run(bot.callback(button_data(bot, 1), answer_message_id))
     passage = OMAN_PASSAGE  # nothing in it needs escaping
     assert calls == [
         ("answerCallbackQuery", {"callback_query_id": calls[0][1]["callback_query_id"]}),
@@ -260,20 +270,56 @@ async def test_sources_button_shows_the_cited_passages_in_full(bot: Harness) -> 
     ]
 
 
-@pytest.mark.parametrize("data", ["src:999", "src:abc", "src:"])
-@pytest.mark.asyncio
-async def test_sources_button_of_an_unknown_answer(bot: Harness, data: str) -> None:
-    calls = await bot.run(bot.callback(data, 77))
-    assert calls == [
+def expired(calls: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """What a press of a button that names nothing in this chat gets: one short answer to the callback."""
+    query_id = calls[0][1]["callback_query_id"] if calls else "?"
+    return [
         (
             "answerCallbackQuery",
             {
-                "callback_query_id": calls[0][1]["callback_query_id"],
-                "text": "Those sources are no longer available. Ask the question again.",
+                "callback_query_id": query_id,
+                "text": "This button has expired. Ask the question again.",
                 "show_alert": True,
             },
         )
     ]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "src:1",  # the unsigned form of an answer that exists (older buttons, or a guess)
+        "src:999",
+        "src:abc",
+        "src:",
+        "src:" + "9" * 60,  # a number too long to be an id: never converted
+        "src:1:AAAAAAAAAAAAAAAA",  # a forged signature
+        "something else entirely",
+        "",
+    ],
+)
+@pytest.mark.asyncio
+async def test_a_button_that_names_nothing_has_expired(bot: Harness, data: str) -> None:
+    await bot.run(bot.message("What did Dedov say about Oman?"))  # answer 1 exists, in USER's chat
+    calls = await bot.run(bot.callback(data, 501))
+    assert calls == expired(calls)
+
+
+@pytest.mark.asyncio
+async def test_a_button_shows_its_sources_only_in_the_chat_it_was_sent_to(bot: Harness) -> None:
+    other = 22
+    await bot.run(bot.message("What did Dedov say about Oman?"))  # answer 1, in USER's chat
+    await bot.run(bot.message("/ask What did Dedov say about Oman?", chat_id=GROUP, user_id=USER, chat_type="group"))
+    forged = [
+        bot.callback(button_data(bot, 1), 501, chat_id=other, user_id=other),  # USER's button, pressed elsewhere
+        bot.callback(button_data(bot, 1, chat_id=other), 501, chat_id=other, user_id=other),  # signed for `other`
+        bot.callback(button_data(bot, 2, chat_id=GROUP), 502, chat_id=USER),  # the group's answer, in a private chat
+    ]
+    for update in forged:
+        calls = await bot.run(update)
+        assert calls == expired(calls)
+    shown = await bot.run(bot.callback(button_data(bot, 1), 501))
+    assert [m for m, _ in shown] == ["answerCallbackQuery", "sendMessage"]
 
 
 @pytest.mark.asyncio
@@ -287,7 +333,7 @@ async def test_follow_up_uses_the_conversation_and_reset_forgets_it(bot: Harness
             "He was ambassador to Islamabad for six years beginning in 2013. <b>[1]</b>\n\n"
             "<b>Sources</b>\n<b>[1]</b> Tehran–Moscow partnership will not yield to foreign pressure: Russian envoy"
             " — 2025-11-01, paragraph 21",
-            reply_markup=button(2),
+            reply_markup=button(2, data_dir=bot.data_dir),
         ),
     ]
     await bot.run(bot.message("/reset"))
@@ -312,7 +358,7 @@ async def test_conversations_and_sources_survive_a_restart(tmp_path: Path) -> No
         calls = await second.run(second.message("/sources"))
         assert ISLAMABAD_PASSAGE in calls[0][1]["text"]
         await second.run(second.message("When did he serve in Islamabad?"))
-        pressed = await second.run(second.callback("src:1", 501))
+        pressed = await second.run(second.callback(button_data(second, 1), 501))
     assert second.pipeline.asked == [
         (
             "When did he serve in Islamabad?",
@@ -421,7 +467,7 @@ async def test_group_messages_for_the_bot_are_answered_as_replies(
     calls = await bot.run(update)
     assert calls == [
         typing(GROUP),
-        sent(OMAN_HTML, chat_id=GROUP, reply_to=update.message.message_id, reply_markup=button(1)),
+        sent(OMAN_HTML, chat_id=GROUP, reply_to=update.message.message_id, reply_markup=button(1, GROUP, bot.data_dir)),
     ]
     assert [q for q, _, _ in bot.pipeline.asked] == [question]
 
@@ -535,6 +581,50 @@ async def test_allowed_chats(tmp_path: Path) -> None:
     assert [q for q, _, _ in h.pipeline.asked] == ["What did Dedov say about Oman?"]
 
 
+FAILURES = {
+    "bad-gateway": (502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}),
+    "blocked": (403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}),
+    "flood": (
+        429,
+        {"ok": False, "error_code": 429, "description": "Too Many Requests", "parameters": {"retry_after": 600}},
+    ),
+}
+
+
+@pytest.mark.parametrize("failure", sorted(FAILURES))
+@pytest.mark.parametrize(
+    "asked",
+    [
+        {"text": "What did Dedov say about Oman?", "chat_id": 11, "user_id": 11},
+        {"text": "/ask What did Dedov say about Oman?", "chat_id": -2002, "user_id": 11, "chat_type": "group"},
+    ],
+    ids=["private", "group-ask"],
+)
+@pytest.mark.asyncio
+async def test_a_refusal_that_cannot_be_sent_still_stops_the_update(
+    tmp_path: Path, failure: str, asked: dict[str, Any]
+) -> None:
+    async with Harness(tmp_path, allowed_chats={USER}) as h:
+        h.request.fail["sendMessage"] = [FAILURES[failure]] * 5
+        calls = await h.run(h.message(**asked))
+    assert h.pipeline.asked == []  # the blocked chat's question never reaches the pipeline
+    assert [m for m, _ in calls] == ["sendMessage"]  # one try at the refusal, no retry, no answer
+    assert h.sleeps == []
+
+
+@pytest.mark.asyncio
+async def test_refusals_to_a_flooding_chat_are_paced(tmp_path: Path) -> None:
+    async with Harness(tmp_path, allowed_chats={USER}) as h:
+        first = await h.run(h.message("What did Dedov say about Oman?", chat_id=11, user_id=11))
+        flood = [await h.run(h.message("What did Dedov say about Oman?", chat_id=11, user_id=11)) for _ in range(5)]
+        h.now += 61
+        later = await h.run(h.message("What did Dedov say about Oman?", chat_id=11, user_id=11))
+    assert [m for m, _ in first] == ["sendMessage"]
+    assert flood == [[]] * 5  # stopped, and not told again within the minute
+    assert [m for m, _ in later] == ["sendMessage"]
+    assert h.pipeline.asked == []
+
+
 # --- Telegram trouble -----------------------------------------------------------------------
 @pytest.mark.asyncio
 async def test_refused_markup_is_sent_again_as_plain_text(bot: Harness) -> None:
@@ -545,8 +635,8 @@ async def test_refused_markup_is_sent_again_as_plain_text(bot: Harness) -> None:
     plain = OMAN_HTML.replace("<b>", "").replace("</b>", "")
     assert calls == [
         typing(),
-        sent(OMAN_HTML, reply_markup=button(1)),
-        ("sendMessage", {"chat_id": USER, "text": plain, "reply_markup": button(1)}),
+        sent(OMAN_HTML, reply_markup=button(1, data_dir=bot.data_dir)),
+        ("sendMessage", {"chat_id": USER, "text": plain, "reply_markup": button(1, data_dir=bot.data_dir)}),
     ]
 
 
@@ -558,7 +648,7 @@ async def test_flood_control_and_network_errors_are_retried_with_backoff(bot: Ha
         (502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}),
     ]
     calls = await bot.run(bot.message("What did Dedov say about Oman?"))
-    assert calls == [typing()] + [sent(OMAN_HTML, reply_markup=button(1))] * 4
+    assert calls == [typing()] + [sent(OMAN_HTML, reply_markup=button(1, data_dir=bot.data_dir))] * 4
     assert bot.sleeps == [3.0, 1.0, 2.0]  # as told, then backoff 0.5 s · 2^(attempt-1) for attempts 2 and 3
 
 

@@ -34,28 +34,33 @@ def test_answers_round_trip_with_the_json_interfaces_citations(tmp_path: Path) -
     conversation.add("Who is Alexey Yurievich Dedov?", "Who is Alexey Yurievich Dedov?", None)
     conversation.add(QUESTION, QUESTION, ANSWER)
     store.save("42", conversation)
-    answer_id = store.add_answer("42", ANSWER)
+    answer_id = store.add_answer("42", 42, ANSWER)
     loaded = store.conversation("42")
     assert [(t.question, t.standalone, t.answer) for t in loaded.turns] == [
         ("Who is Alexey Yurievich Dedov?", "Who is Alexey Yurievich Dedov?", None),
         (QUESTION, QUESTION, ANSWER),
     ]
-    assert store.answer(answer_id) == ANSWER
+    assert store.answer(answer_id, 42) == ANSWER
+    assert store.answer(answer_id, 43) is None  # another chat's answer is not theirs to see
     store.close()
 
 
 def test_rows_written_by_the_old_store_still_load(tmp_path: Path) -> None:
     path = tmp_path / "telegram.sqlite3"
-    ChatStore(path).close()  # the schema
     old_turns = f'[{{"question": "And Oman?", "standalone": "{QUESTION}", "answer": {OLD_ANSWER_ROW}}}]'
-    with sqlite3.connect(path) as db:
+    with sqlite3.connect(path) as db:  # the store as it was before answers were kept with their chat
+        db.execute("CREATE TABLE conversations (key TEXT PRIMARY KEY, turns TEXT NOT NULL, updated REAL NOT NULL)")
+        db.execute(
+            "CREATE TABLE answers (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, answer TEXT NOT NULL, "
+            "created REAL NOT NULL)"
+        )
         db.execute("INSERT INTO answers (key, answer, created) VALUES ('42', ?, 1.0)", (OLD_ANSWER_ROW,))
         db.execute("INSERT INTO conversations VALUES ('42', ?, 1.0)", (old_turns,))
     db.close()
     store = ChatStore(path)
-    assert store.answer(1) == ANSWER
-    assert [(t.question, t.standalone, t.answer) for t in store.conversation("42").turns] == [
-        ("And Oman?", QUESTION, ANSWER)
-    ]
-    assert store.answer(1).citations[0].paragraphs == (11, 12)  # a tuple again, as Citation declares
+    turns = store.conversation("42").turns
+    assert [(t.question, t.standalone, t.answer) for t in turns] == [("And Oman?", QUESTION, ANSWER)]
+    assert turns[0].answer is not None and turns[0].answer.citations[0].paragraphs == (11, 12)  # a tuple again
+    assert store.answer(1, 42) is None  # an answer kept without its chat: its button has expired
+    assert store.add_answer("42", 42, ANSWER) == 2 and store.answer(2, 42) == ANSWER
     store.close()

@@ -27,7 +27,8 @@ from telegram.ext import (
 
 from bot.settings import Settings
 from bot.telegram import handlers as h
-from bot.telegram.limits import Access, RateLimiter
+from bot.telegram.buttons import install_secret
+from bot.telegram.limits import Access, RateLimiter, RefusalPacer
 from bot.telegram.retry import RetryingLimiter
 from bot.telegram.service import NewsService
 from bot.telegram.store import ChatStore
@@ -74,7 +75,7 @@ def add_handlers(app: Application) -> None:
     app.add_handler(MessageHandler(only_new & filters.TEXT, h.on_text))
     app.add_handler(MessageHandler(only_new & filters.ChatType.PRIVATE & filters.Document.ALL, h.on_document))
     app.add_handler(MessageHandler(only_new & filters.ChatType.PRIVATE, h.non_text))
-    app.add_handler(CallbackQueryHandler(h.sources_button, pattern=rf"^{h.SOURCES_PREFIX}"))
+    app.add_handler(CallbackQueryHandler(h.sources_button))  # every button: unknown data has expired
     app.add_error_handler(h.on_error)
 
 
@@ -121,6 +122,8 @@ def build_application(
         limiter=RateLimiter(settings.rate_limit, settings.rate_window, clock),
         max_upload_bytes=settings.max_upload_bytes,
         model=settings.model,
+        secret=install_secret(settings.data_dir),
+        refusals=RefusalPacer(clock=clock),
         typing_every=typing_every,
     )
     add_handlers(app)

@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 from telegram import (
     Bot,
@@ -20,10 +21,11 @@ from telegram import (
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import Application, ApplicationHandlerStop, ContextTypes
+from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, ExtBot
 
 from bot import __version__
-from bot.telegram.limits import Access, RateLimiter
+from bot.telegram.buttons import sources_answer_id, sources_data
+from bot.telegram.limits import Access, RateLimiter, RefusalPacer
 from bot.telegram.render import Outgoing, answer_messages, sources_messages, text_messages
 from bot.telegram.service import Indexed, NewsService, upload_kind
 from bot.telegram.store import conversation_key
@@ -32,7 +34,7 @@ from rag.ingest.loaders import is_url
 
 log = logging.getLogger(__name__)
 DEPS = "newsbot"
-SOURCES_PREFIX = "src:"
+BEST_EFFORT = {"attempts": 1}  # rate_limit_args of a message not worth a retry (a refusal)
 EXAMPLE = "What did Dedov say about Oman?"
 COMMANDS = [
     BotCommand("start", "What I know: articles and dates"),
@@ -58,6 +60,7 @@ ADMINS_ONLY = "Sorry, only the bot's admins can add articles. You can ask questi
 TEXT_ONLY = "I can only read text. Send your question as a message, e.g. “{example}”"
 EMPTY = "Your message is empty. Ask a question about the news, e.g. “{example}”"
 WENT_WRONG = "Sorry, something went wrong on my side while handling that. Please try again in a moment."
+EXPIRED = "This button has expired. Ask the question again."
 _MARKUP_TROUBLE = re.compile(r"parse|entit|tag|too long", re.IGNORECASE)
 
 
@@ -70,6 +73,8 @@ class BotDeps:
     limiter: RateLimiter
     max_upload_bytes: int
     model: str
+    secret: bytes  # signs the Sources buttons (`bot.telegram.buttons`)
+    refusals: RefusalPacer
     typing_every: float = 4.0
 
 
@@ -85,39 +90,51 @@ def deps_of(app: Application) -> BotDeps:
 
 # --- sending ------------------------------------------------------------------------------
 async def send(
-    bot: Bot,
+    bot: ExtBot[Any],
     chat_id: int,
     parts: Sequence[Outgoing],
     *,
     reply_to: int | None = None,
     keyboard: InlineKeyboardMarkup | None = None,
+    retry: bool = True,
 ) -> list[Message]:
     """Send messages as HTML (the first one as a reply, the keyboard under the last); a part whose markup
-    Telegram refuses goes again as plain text."""
+    Telegram refuses goes again as plain text. Without `retry`, each message is tried once."""
     sent = []
+    limits = None if retry else BEST_EFFORT
     for i, part in enumerate(parts):
         markup = keyboard if i == len(parts) - 1 else None
         reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to and i == 0 else None
         try:
             sent.append(
                 await bot.send_message(
-                    chat_id, part.html, parse_mode=ParseMode.HTML, reply_markup=markup, reply_parameters=reply
+                    chat_id,
+                    part.html,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                    reply_parameters=reply,
+                    rate_limit_args=limits,
                 )
             )
         except BadRequest as exc:
             if not _MARKUP_TROUBLE.search(exc.message):
                 raise
             log.warning("chat %s: Telegram refused the markup (%s); sending plain text", chat_id, exc.message)
-            sent.append(await bot.send_message(chat_id, part.plain, reply_markup=markup, reply_parameters=reply))
+            sent.append(
+                await bot.send_message(
+                    chat_id, part.plain, reply_markup=markup, reply_parameters=reply, rate_limit_args=limits
+                )
+            )
     return sent
 
 
-async def reply(update: Update, text: str) -> list[Message]:
+async def reply(update: Update, text: str, *, retry: bool = True) -> list[Message]:
     """A short plain reply (escaped, sent as HTML) to the update's message; as a reply in groups."""
     chat, message = update.effective_chat, update.effective_message
     assert chat is not None
     reply_to = message.message_id if message and chat.type != ChatType.PRIVATE else None
-    return await send(update.get_bot(), chat.id, text_messages(text), reply_to=reply_to)
+    bot = cast("ExtBot[Any]", update.get_bot())  # the application's bot: an ExtBot, which takes rate_limit_args
+    return await send(bot, chat.id, text_messages(text), reply_to=reply_to, retry=retry)
 
 
 async def _chat_action(bot: Bot, chat_id: int) -> None:
@@ -182,17 +199,31 @@ def addressed_question(message: Message, username: str, bot_id: int) -> str | No
 
 
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Runs first for every update: stops updates from chats the bot is not open to."""
+    """Runs first for every update: stops updates from chats the bot is not open to. The update is stopped
+    whatever becomes of the refusal: telling the chat is best effort (tried once, at most once a minute a chat),
+    and a refusal Telegram does not take (flood control, a blocked bot, a network error) changes nothing."""
+    d = deps(context)
     chat, user = update.effective_chat, update.effective_user
-    if deps(context).access.allows(chat.id if chat else None, user.id if user else None):
+    if d.access.allows(chat.id if chat else None, user.id if user else None):
         return
     log.info("refused an update from chat %s, user %s", chat and chat.id, user and user.id)
-    text = NOT_ALLOWED.format(chat_id=chat.id if chat else "?")
-    if update.callback_query:
-        await update.callback_query.answer(text, show_alert=True)
-    elif chat and update.message and (is_private(update) or (update.message.text or "").startswith("/")):
-        await reply(update, text)
+    try:
+        await _tell_refused(update, chat.id if chat else None, d.refusals)
+    except Exception as exc:  # whatever went wrong telling them, they get nothing more
+        log.info("could not tell chat %s it is refused: %s", chat and chat.id, exc)
     raise ApplicationHandlerStop
+
+
+async def _tell_refused(update: Update, chat_id: int | None, pacer: RefusalPacer) -> None:
+    text = NOT_ALLOWED.format(chat_id=chat_id if chat_id is not None else "?")
+    if update.callback_query:
+        bot = cast("ExtBot[Any]", update.get_bot())
+        await bot.answer_callback_query(update.callback_query.id, text, show_alert=True, rate_limit_args=BEST_EFFORT)
+        return
+    message = update.message
+    asked = message is not None and (is_private(update) or (message.text or "").startswith("/"))
+    if chat_id is not None and asked and pacer.due(chat_id):
+        await reply(update, text, retry=False)
 
 
 # --- questions ----------------------------------------------------------------------------
@@ -213,15 +244,14 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
         return
     async with typing(context.bot, chat.id, d.typing_every):
         try:
-            answer, answer_id = await d.service.ask(key_of(update), question)
+            answer, answer_id = await d.service.ask(key_of(update), chat.id, question)
         except BadQuestion as exc:
             await reply(update, f"⚠ {str(exc)[:1].upper()}{str(exc)[1:]}.")
             return
     keyboard = None
     if answer_id is not None:
-        keyboard = InlineKeyboardMarkup(
-            [[InlineKeyboardButton("Sources", callback_data=f"{SOURCES_PREFIX}{answer_id}")]]
-        )
+        data = sources_data(d.secret, chat.id, answer_id)
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Sources", callback_data=data)]])
     reply_to = None if is_private(update) else message.message_id
     await send(context.bot, chat.id, answer_messages(answer), reply_to=reply_to, keyboard=keyboard)
 
@@ -303,13 +333,16 @@ async def sources_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def sources_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The "Sources" button: the cited passages of that answer, in full, as a reply to it."""
+    """Every inline button: "Sources" shows the cited passages of that answer, in full, as a reply to it. The
+    button works only in the chat it was sent to; anything else (a forged, foreign or old button) has expired."""
+    d = deps(context)
     query = update.callback_query
     assert query is not None
-    data = (query.data or "").removeprefix(SOURCES_PREFIX)
-    answer = await deps(context).service.answer(int(data)) if data.isdigit() else None
+    chat_id = query.message.chat.id if query.message is not None else None
+    answer_id = sources_answer_id(d.secret, chat_id, query.data) if chat_id is not None else None
+    answer = await d.service.answer(answer_id, chat_id) if answer_id is not None and chat_id is not None else None
     if answer is None or query.message is None:
-        await query.answer("Those sources are no longer available. Ask the question again.", show_alert=True)
+        await query.answer(EXPIRED, show_alert=True)
         return
     await query.answer()
     await send(context.bot, query.message.chat.id, sources_messages(answer), reply_to=query.message.message_id)

@@ -27,6 +27,28 @@ class Access:
         return user_id is not None and user_id in self.admins
 
 
+class RefusalPacer:
+    """At most one refusal to a chat outside the allowlist per `every` seconds: a chat flooding the bot gets no
+    flood of refusals back (and none of them decides whether the update is stopped: the gate stops it anyway)."""
+
+    def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic, max_chats: int = 10_000):
+        self.every = every
+        self.clock = clock
+        self.max_chats = max_chats
+        self._last: dict[int, float] = {}
+
+    def due(self, chat_id: int) -> bool:
+        """True (and the refusal counted) when this chat may be told it is refused now."""
+        now = self.clock()
+        last = self._last.get(chat_id)
+        if last is not None and now - last < self.every:
+            return False
+        if len(self._last) >= self.max_chats:
+            self._last.clear()
+        self._last[chat_id] = now
+        return True
+
+
 class RateLimiter:
     """At most `limit` questions per user in any `window` seconds (a sliding window); limit 0 = no limit."""
 

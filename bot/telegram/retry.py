@@ -28,9 +28,10 @@ def retry_seconds(exc: RetryAfter) -> float:
     return float(value.total_seconds()) if isinstance(value, timedelta) else float(value)
 
 
-class RetryingLimiter(BaseRateLimiter[None]):
+class RetryingLimiter(BaseRateLimiter[dict[str, Any]]):
     """Retries a call up to `attempts` times in all: after `RetryAfter` it waits as told (up to `max_wait`),
-    after a network error (not a `BadRequest`, which would fail again) it waits 0.5 s, 1 s, 2 s, …"""
+    after a network error (not a `BadRequest`, which would fail again) it waits 0.5 s, 1 s, 2 s, …
+    A call made with `rate_limit_args={"attempts": 1}` is tried once (a best-effort message)."""
 
     def __init__(
         self, attempts: int = 4, base_delay: float = 0.5, max_wait: float = 60.0, sleep: Sleep = asyncio.sleep
@@ -53,21 +54,22 @@ class RetryingLimiter(BaseRateLimiter[None]):
         kwargs: dict[str, Any],
         endpoint: str,
         data: dict[str, Any],
-        rate_limit_args: None,
+        rate_limit_args: dict[str, Any] | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         """Call `callback`, retrying as described above; the last error is raised."""
-        for attempt in range(1, self.attempts + 1):
+        attempts = int((rate_limit_args or {}).get("attempts", self.attempts))
+        for attempt in range(1, attempts + 1):
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
                 delay = retry_seconds(exc)
-                if attempt == self.attempts or delay > self.max_wait:
+                if attempt == attempts or delay > self.max_wait:
                     raise
                 log.warning("%s: flood control, retrying in %.0f s", endpoint, delay)
             except BadRequest:
                 raise
             except NetworkError as exc:
-                if attempt == self.attempts:
+                if attempt == attempts:
                     raise
                 delay = self.base_delay * 2 ** (attempt - 1)
                 log.warning("%s: %s, retrying in %.1f s", endpoint, exc.message, delay)

@@ -54,27 +54,27 @@ class NewsService:
         return await asyncio.to_thread(fn)
 
     # --- questions ------------------------------------------------------------------------
-    async def ask(self, key: str, question: str) -> tuple[Answer, int | None]:
+    async def ask(self, key: str, chat_id: int, question: str) -> tuple[Answer, int | None]:
         """The answer to a question in conversation `key`, and the id its Sources button carries (None
         when it cites nothing). Raises BadQuestion for a question that cannot be asked."""
         lock = self._chat_locks.setdefault(key, asyncio.Lock())
         async with lock:
-            return await self._run(lambda: self._ask(key, question))
+            return await self._run(lambda: self._ask(key, chat_id, question))
 
-    def _ask(self, key: str, question: str) -> tuple[Answer, int | None]:
+    def _ask(self, key: str, chat_id: int, question: str) -> tuple[Answer, int | None]:
         conversation = self.store.conversation(key)
         answer = self.pipeline.ask(question, conversation)
         self.store.save(key, conversation)
-        answer_id = self.store.add_answer(key, answer) if answer.citations else None
+        answer_id = self.store.add_answer(key, chat_id, answer) if answer.citations else None
         return answer, answer_id
 
     async def last_answer(self, key: str) -> Answer | None:
         """The latest answer in conversation `key`."""
         return await self._run(lambda: self.store.conversation(key).last_answer)
 
-    async def answer(self, answer_id: int) -> Answer | None:
-        """A kept answer by id (for the Sources button)."""
-        return await self._run(lambda: self.store.answer(answer_id))
+    async def answer(self, answer_id: int, chat_id: int) -> Answer | None:
+        """A kept answer by id, when it was sent to `chat_id` (for the Sources button)."""
+        return await self._run(lambda: self.store.answer(answer_id, chat_id))
 
     async def reset(self, key: str) -> None:
         """Forget conversation `key`."""

@@ -1,7 +1,8 @@
 """Telegram conversations and answers kept in SQLite under the data directory, so they survive a restart.
 
 A conversation is keyed by chat in private chats and by (chat, user) in groups (see `conversation_key`);
-an answer gets an id that the inline "Sources" button carries, so the button keeps working later.
+an answer gets an id that the inline "Sources" button carries (signed for its chat, `bot.telegram.buttons`), so
+the button keeps working later, and only in the chat it was sent to.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ _SCHEMA = """
 PRAGMA journal_mode=WAL;
 CREATE TABLE IF NOT EXISTS conversations (key TEXT PRIMARY KEY, turns TEXT NOT NULL, updated REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS answers (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL,
-    answer TEXT NOT NULL, created REAL NOT NULL);
+    answer TEXT NOT NULL, created REAL NOT NULL, chat_id INTEGER);
 """
 KEEP_ANSWERS = 20_000  # answers whose Sources button still works; older ones are pruned
 
@@ -60,6 +61,8 @@ class ChatStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
         self.db.executescript(_SCHEMA)
+        if "chat_id" not in {row[1] for row in self.db.execute("PRAGMA table_info(answers)")}:
+            self.db.execute("ALTER TABLE answers ADD COLUMN chat_id INTEGER")  # older rows: no chat, no button
         self.max_turns = max_turns
         self._lock = threading.Lock()
 
@@ -89,21 +92,23 @@ class ChatStore:
         with self._lock:
             self.db.execute("DELETE FROM conversations WHERE key=?", (key,))
 
-    def add_answer(self, key: str, answer: Answer) -> int:
-        """Keep an answer; returns its id."""
+    def add_answer(self, key: str, chat_id: int, answer: Answer) -> int:
+        """Keep an answer sent to `chat_id`; returns its id."""
         with self._lock:
             cur = self.db.execute(
-                "INSERT INTO answers (key, answer, created) VALUES (?,?,?)",
-                (key, json.dumps(answer_to_json(answer)), time.time()),
+                "INSERT INTO answers (key, answer, created, chat_id) VALUES (?,?,?,?)",
+                (key, json.dumps(answer_to_json(answer)), time.time(), chat_id),
             )
             answer_id = int(cur.lastrowid or 0)
             self.db.execute("DELETE FROM answers WHERE id <= ?", (answer_id - KEEP_ANSWERS,))
         return answer_id
 
-    def answer(self, answer_id: int) -> Answer | None:
-        """A kept answer, or None when it is unknown or pruned."""
+    def answer(self, answer_id: int, chat_id: int) -> Answer | None:
+        """A kept answer sent to `chat_id`, or None when it is unknown, pruned, or another chat's."""
         with self._lock:
-            row = self.db.execute("SELECT answer FROM answers WHERE id=?", (answer_id,)).fetchone()
+            row = self.db.execute(
+                "SELECT answer FROM answers WHERE id=? AND chat_id=?", (answer_id, chat_id)
+            ).fetchone()
         return answer_from_json(json.loads(row[0])) if row else None
 
     def close(self) -> None:
