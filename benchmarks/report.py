@@ -12,6 +12,15 @@ P95_100K_MS = 60.0
 COLD_S = 6.0
 RSS_MB = 800.0
 
+
+def shared_machine(cores: str) -> str:
+    """The banner of a run on a machine that other work was loading when the run began."""
+    return (
+        f"Measured on a shared {cores}-core machine: absolute times are inflated and noisy; the ratios, each "
+        "measured beside its reference in the same run, are the figures to read."
+    )
+
+
 METHOD = """\
 ## How it is measured
 
@@ -176,7 +185,7 @@ def cold_table(cold: dict[str, Any], lat: dict[str, Any] | None, size: str) -> l
 
 
 def targets(results: list[dict[str, Any]]) -> list[str]:
-    """One line per target of issue 6: met or missed, and by how much."""
+    """One line per target: met or missed, and by how much."""
     lines = []
 
     def line(ok: bool, text: str) -> None:
@@ -221,9 +230,9 @@ def render(results: list[dict[str, Any]], header: dict[str, Any]) -> str:
         "Regenerate with `python -m benchmarks` (`--help` for quick runs).",
         "",
     ]
-    if header.get("caveat"):
-        out += [f"> **{header['caveat']}**", ""]
     machine = header["machine"]
+    if header.get("caveat"):  # the run began on a loaded machine: the banner says so, in the report's own words
+        out += [f"> **{shared_machine(machine['cores'])}**", ""]
     out += [
         "## Machine",
         "",

@@ -90,6 +90,24 @@ def test_time_to_first_line() -> None:
     assert run.first_line_seconds is not None and run.first_line_seconds < run.seconds
 
 
+def test_the_banner_of_a_run_on_a_loaded_machine() -> None:
+    header = {
+        "command": "python -m benchmarks",
+        "date": "today",
+        "minutes": 1.0,
+        "machine": {"cpu": "cpu", "cores": "2", "memory": "1 GB", "os": "os", "load": "1.5 / 1.0 / 1.0"},
+        "load_end": "1.0 / 1.0 / 1.0",
+        "versions": {"python": "3"},
+        "caveat": "any text the run wrote",
+    }
+    banner = [line for line in render([], header).splitlines() if line.startswith("> ")]
+    assert banner == [
+        "> **Measured on a shared 2-core machine: absolute times are inflated and noisy; the ratios, each measured "
+        "beside its reference in the same run, are the figures to read.**"
+    ]
+    assert "> " not in render([], {**header, "caveat": ""})
+
+
 SEED_QUESTIONS = (Question("What did Dedov say about Oman?"), Question("When did he serve there?", ("Who is Dedov?",)))
 
 
