@@ -469,3 +469,78 @@ async def test_transcript(emu: TelegramEmulator) -> None:
     print("\n" + transcript)
     assert transcript.count("```text") == 5
     assert OMAN_QUOTE in transcript and "ambassador to Islamabad" in transcript
+
+
+# --- a hard kill loses no question ------------------------------------------------------------
+async def answered(emu: TelegramEmulator) -> dict[int, int]:
+    """How many messages the bot has sent to each chat."""
+    counts: dict[int, int] = {}
+    for item in await emu._post("/getUpdatesHistory", {"token": emu.token}):
+        chat = (item.get("message") or {}).get("chat_id")
+        if chat is not None:
+            counts[int(chat)] = counts.get(int(chat), 0) + 1
+    return counts
+
+
+def journaled(data: Path) -> int:
+    """How many updates the bot's journal holds (0 before it has made it)."""
+    import sqlite3
+
+    path = data / "telegram.sqlite3"
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return int(db.execute("SELECT count(*) FROM updates").fetchone()[0])
+    except sqlite3.OperationalError:  # the table is not there yet
+        return 0
+    finally:
+        db.close()
+
+
+@pytest.mark.asyncio
+async def test_a_hard_killed_bot_answers_every_queued_question_once_after_a_restart(
+    telegram_emulator: TelegramEmulator, seeded_data_dir: Path, tmp_path: Path
+) -> None:
+    """150 users ask at once; `newsbot telegram` is killed with SIGKILL once it has received a batch of them and
+    before it has answered any (received and confirmed to Telegram: lost for good if nothing kept them); the next
+    start answers each question, once."""
+    import shutil
+
+    emu = telegram_emulator
+    data = tmp_path / "data"
+    shutil.copytree(seeded_data_dir, data)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    env.update(
+        TELEGRAM_BOT_TOKEN=emu.token,
+        NEWSBOT_TELEGRAM_BASE_URL=emu.api_url,
+        NEWSBOT_DATA_DIR=str(data),
+        NEWSBOT_RATE_LIMIT="0",
+    )
+    chats = list(range(5000, 5150))
+    for chat in chats:
+        await emu.send_message(chat, chat, OMAN)
+    proc = newsbot(["telegram"], env)
+    try:
+        for _ in range(6000):  # bounded: 120 s for start-up and the first batch of updates
+            if journaled(data) >= 100 or proc.poll() is not None:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+    in_hand = journaled(data) - sum((await answered(emu)).values())
+    assert in_hand >= 90  # it died holding questions it had received and not answered
+    proc = newsbot(["telegram"], env)
+    try:
+        for _ in range(1800):  # bounded: 180 s for start-up and the answers
+            if len(await answered(emu)) == len(chats) or proc.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # a duplicate, were there one, would come now
+    finally:
+        code, err = stop(proc, signal.SIGTERM)
+    counts = await answered(emu)
+    assert code == 0, err[-2000:]
+    assert sorted(counts) == chats  # none lost …
+    assert set(counts.values()) == {1}, {c: n for c, n in counts.items() if n != 1}  # … none answered twice

@@ -883,3 +883,32 @@ async def test_a_fast_answer_does_not_cancel_the_first_typing_indicator() -> Non
     async with typing_indicator(bot, 7, every=10.0):  # type: ignore[arg-type]
         pass  # the answer came from the cache at once
     assert bot.sent == [(7, "typing")]
+
+
+# --- no question lost to a hard kill ---------------------------------------------------------
+@pytest.mark.asyncio
+async def test_updates_received_but_not_handled_are_answered_by_the_next_start_once(tmp_path: Path) -> None:
+    async with Harness(tmp_path) as first:
+        questions = [first.message(f"What did Dedov say about Oman? ({n})") for n in range(3)]
+        handled = questions[0]
+        for update in questions:
+            first.app.update_queue.put_nowait(update)  # received and journaled, as the updater does …
+        await first.app.update_processor.process_update(handled, first.app.process_update(handled))
+        # … and the process dies before it handles the other two
+    async with Harness(tmp_path) as second:
+        await second.app.post_init(second.app)  # type: ignore[misc]
+        replayed = []
+        while not second.app.update_queue.empty():
+            update = second.app.update_queue.get_nowait()
+            replayed.append(update.update_id)  # type: ignore[attr-defined]
+            await second.app.update_processor.process_update(update, second.app.process_update(update))
+        second.app.update_queue.put_nowait(questions[1])  # Telegram delivers one of them again: not twice
+        assert second.app.update_queue.empty()
+    assert replayed == [u.update_id for u in questions[1:]]
+    assert [q for q, _, _ in second.pipeline.asked] == [
+        "What did Dedov say about Oman? (1)",
+        "What did Dedov say about Oman? (2)",
+    ]
+    async with Harness(tmp_path) as third:
+        await third.app.post_init(third.app)  # type: ignore[misc]
+        assert third.app.update_queue.empty()  # everything was handled: nothing to answer again

@@ -28,6 +28,7 @@ from telegram.ext import (
 from bot.settings import Settings
 from bot.telegram import handlers as h
 from bot.telegram.buttons import install_secret
+from bot.telegram.journal import JournalingProcessor, JournalingQueue
 from bot.telegram.limits import Access, RateLimiter, RefusalPacer
 from bot.telegram.retry import RetryingLimiter
 from bot.telegram.service import NewsService
@@ -81,6 +82,8 @@ def add_handlers(app: Application) -> None:
 
 async def _post_init(app: Application) -> None:
     await app.bot.set_my_commands(h.COMMANDS)
+    if isinstance(app.update_queue, JournalingQueue):
+        app.update_queue.replay(app)  # what the last process received and never answered, first
     log.info("bot @%s ready; commands registered", app.bot.username)
 
 
@@ -102,12 +105,14 @@ def build_application(
     `request` replaces the network (tests); `sleep` is the retry backoff's, `clock` the rate limiter's.
     """
     base_url, base_file_url = api_urls(settings.telegram_base_url)
+    store = ChatStore(settings.data_dir / "telegram.sqlite3")
     builder = (
         Application.builder()
         .token(require_token(settings))
         .base_url(base_url)
         .base_file_url(base_file_url)
-        .concurrent_updates(True)  # one slow question must not hold up other chats
+        .update_queue(JournalingQueue(store))  # each update journaled before Telegram is told it arrived
+        .concurrent_updates(JournalingProcessor(store))  # concurrent: a slow question must not hold up other chats
         .rate_limiter(RetryingLimiter(sleep=sleep))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
@@ -115,7 +120,6 @@ def build_application(
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     app = builder.build()
-    store = ChatStore(settings.data_dir / "telegram.sqlite3")
     app.bot_data[h.DEPS] = h.BotDeps(
         service=NewsService(pipeline, store, fetch_timeout=settings.fetch_timeout),
         access=Access(settings.allowed_chats, settings.admins),

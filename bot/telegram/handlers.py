@@ -254,6 +254,7 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
         keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Sources", callback_data=data)]])
     reply_to = None if is_private(update) else message.message_id
     await send(context.bot, chat.id, answer_messages(answer), reply_to=reply_to, keyboard=keyboard)
+    d.service.store.update_done(update.update_id)  # at once: a kill from here on must not answer it twice
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

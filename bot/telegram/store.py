@@ -23,7 +23,10 @@ PRAGMA journal_mode=WAL;
 CREATE TABLE IF NOT EXISTS conversations (key TEXT PRIMARY KEY, turns TEXT NOT NULL, updated REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS answers (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL,
     answer TEXT NOT NULL, created REAL NOT NULL, chat_id INTEGER);
+CREATE TABLE IF NOT EXISTS updates (update_id INTEGER PRIMARY KEY, body TEXT NOT NULL, received REAL NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0);
 """
+KEEP_DONE_UPDATES = 86_400.0  # seconds a handled update's id is remembered (Telegram redelivers within hours)
 KEEP_ANSWERS = 20_000  # answers whose Sources button still works; older ones are pruned
 
 
@@ -110,6 +113,30 @@ class ChatStore:
                 "SELECT answer FROM answers WHERE id=? AND chat_id=?", (answer_id, chat_id)
             ).fetchone()
         return answer_from_json(json.loads(row[0])) if row else None
+
+    # --- the update journal ------------------------------------------------------------------
+    def record_update(self, update_id: int, body: dict[str, Any]) -> bool:
+        """Journal an incoming update before it is handled; False when its id was journaled before (a
+        redelivery of one already handled or already waiting: it must not be handled twice)."""
+        with self._lock:
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO updates (update_id, body, received) VALUES (?,?,?)",
+                (update_id, json.dumps(body), time.time()),
+            )
+        return cur.rowcount > 0
+
+    def update_done(self, update_id: int) -> None:
+        """Mark a journaled update handled."""
+        with self._lock:
+            self.db.execute("UPDATE updates SET done = 1 WHERE update_id = ?", (update_id,))
+
+    def pending_updates(self) -> list[dict[str, Any]]:
+        """The journaled updates not yet handled (a process stopped before it got to them), oldest first; handled
+        ones older than a day are forgotten."""
+        with self._lock:
+            self.db.execute("DELETE FROM updates WHERE done = 1 AND received < ?", (time.time() - KEEP_DONE_UPDATES,))
+            rows = self.db.execute("SELECT body FROM updates WHERE done = 0 ORDER BY update_id").fetchall()
+        return [json.loads(body) for (body,) in rows]
 
     def close(self) -> None:
         """Close the database."""
