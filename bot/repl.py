@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from bot.render import answer_text, sources_text
 from bot.settings import Settings
+from rag.background import InBackground
 from rag.errors import NewsbotError
 from rag.question.followups import Conversation
 
@@ -19,7 +21,15 @@ HELP = """Ask anything about the indexed articles; follow-up questions work ("Wh
   /sources  the full passages cited by the last answer
   /reset    forget this conversation
   /help     this text
-  /quit     leave (or Ctrl-D)"""
+  /quit     leave (or quit, exit, Ctrl-D); Ctrl-C cancels an answer still coming"""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one input line comes to: the text to show (None: leave), and the conversation after it."""
+
+    text: str | None
+    conversation: Conversation
 
 
 class Session:
@@ -31,27 +41,38 @@ class Session:
 
     def handle(self, line: str) -> str | None:
         """The reply to one input line; None means quit."""
+        reply = self.prepare(line)
+        self.commit(reply)
+        return reply.text
+
+    def prepare(self, line: str) -> Reply:
+        """The reply to one input line, the session left as it is: a question is asked on a copy of the
+        conversation, which `commit` adopts (an answer cancelled half-way leaves no trace)."""
         text = line.strip()
         command = text.split()[0].lower() if text.startswith("/") else ""
-        if command in ("/quit", "/exit"):
-            return None
+        if command in ("/quit", "/exit") or text.lower() in ("quit", "exit"):
+            return Reply(None, self.conversation)
         if command == "/help":
-            return HELP
+            return Reply(HELP, self.conversation)
         if command == "/reset":
-            self.conversation.reset()
-            return "Conversation forgotten."
+            return Reply("Conversation forgotten.", Conversation(max_turns=self.conversation.max_turns))
         if command == "/sources":
-            return sources_text(self.conversation.last_answer)
+            return Reply(sources_text(self.conversation.last_answer), self.conversation)
         if command:
-            return f"Unknown command {command} — try /help."
+            return Reply(f"Unknown command {command} — try /help.", self.conversation)
+        draft = Conversation(list(self.conversation.turns), self.conversation.max_turns)
         try:
-            answer = self.pipeline.ask(text, self.conversation)
-        except NewsbotError as exc:
-            return f"⚠ {exc}"
+            answer = self.pipeline.ask(text, draft)
+        except NewsbotError as exc:  # this question could not be answered (a server down): the conversation stays
+            return Reply(f"⚠ {exc}", self.conversation)
         prefix = (
             f"(understood as: {answer.standalone_question})\n" if answer.standalone_question != answer.question else ""
         )
-        return prefix + answer_text(answer)
+        return Reply(prefix + answer_text(answer), draft)
+
+    def commit(self, reply: Reply) -> None:
+        """Make the reply's conversation the session's."""
+        self.conversation = reply.conversation
 
 
 def run_piped(session: Session, stdin: TextIO, stdout: TextIO) -> int:
@@ -86,11 +107,17 @@ def run_terminal(session: Session, settings: Settings) -> int:
             return 0
         if not line.strip():
             continue
-        with console.status("thinking…"):
-            reply = session.handle(line)
-        if reply is None:
+        pending = InBackground(session.prepare, line, name="newsbot-answer")
+        try:
+            with console.status("thinking… (Ctrl-C cancels)"):
+                reply = pending.result()  # Ctrl-C lands here: the answer's thread is left to finish unheard
+        except KeyboardInterrupt:
+            console.print("(cancelled)")
+            continue
+        session.commit(reply)
+        if reply.text is None:
             return 0
-        console.print(reply, markup=False, highlight=False)
+        console.print(reply.text, markup=False, highlight=False)
         console.print()
 
 

@@ -146,3 +146,142 @@ def test_repl_on_a_terminal_says_it_is_loading_then_answers(seeded_copy: Path) -
         if proc.poll() is None:
             proc.kill()
         os.close(leader)
+
+
+class SlowChatServer:
+    """An OpenAI-compatible chat endpoint on 127.0.0.1 that holds every request until released (at most 60 s)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import json
+        import threading
+
+        self.asked = threading.Event()
+        self.release = threading.Event()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                server.asked.set()
+                server.release.wait(60)
+                body = {
+                    "id": "c1",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": "slow",
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": "Late."}, "finish_reason": "stop"}
+                    ],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_a_pending_answer_and_keeps_the_repl(seeded_copy: Path) -> None:
+    """A chat model that takes its time: Ctrl-C while the answer is pending cancels that answer only, the prompt
+    comes back, the conversation is as before the question, and `exit` leaves (every read bounded in time)."""
+    import pty
+    import re
+    import select
+    import subprocess
+    import time
+
+    slow = SlowChatServer()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    env.update(TERM="xterm", COLUMNS="200", LINES="50", NEWSBOT_LLM="openai:slow", NEWSBOT_LLM_BASE_URL=slow.url)
+    leader, follower = pty.openpty()
+
+    def own_terminal() -> None:  # the pty is the child's controlling terminal: Ctrl-C there is its SIGINT
+        import fcntl
+        import termios
+
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "--data-dir", str(seeded_copy), "repl"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        preexec_fn=own_terminal,
+    )
+    os.close(follower)
+    raw = b""
+
+    def seen() -> bytes:
+        return re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", raw)
+
+    def read_until(marker: bytes, seconds: float = 120.0) -> None:
+        nonlocal raw
+        deadline = time.monotonic() + seconds
+        while marker not in seen() and time.monotonic() < deadline:
+            if select.select([leader], [], [], 0.2)[0]:
+                try:
+                    raw += os.read(leader, 65536)
+                except OSError:
+                    break
+        assert marker in seen(), seen().decode(errors="replace")[-2000:]
+
+    try:
+        read_until(b"article(s) indexed")
+        os.write(leader, b"What did Dedov say about Oman?\r")
+        assert slow.asked.wait(60)  # the question reached the chat model, which holds it
+        os.write(leader, b"\x03")  # Ctrl-C
+        read_until(b"(cancelled)", seconds=10)
+        os.write(leader, b"/sources\r")
+        read_until(b"No sources yet", seconds=10)  # the cancelled question left no turn behind
+        os.write(leader, b"exit\r")
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            if select.select([leader], [], [], 0.2)[0]:
+                try:
+                    os.read(leader, 65536)
+                except OSError:
+                    break
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
+        slow.close()
+
+
+def test_a_question_the_index_cannot_answer_now_keeps_the_conversation(session: Session, monkeypatch) -> None:
+    from rag.errors import IndexUnavailable
+
+    first = session.handle("When did the port of Westhaven reopen?")
+    assert first is not None and "[1]" in first
+    turns = list(session.conversation.turns)
+
+    def down(*args: object, **kwargs: object) -> list:
+        raise IndexUnavailable("cannot search the Chroma server at http://127.0.0.1:9 (down) — check that it runs")
+
+    monkeypatch.setattr(session.pipeline.retriever, "retrieve", down)
+    assert session.handle("And when did the ferries sail?") == (
+        "⚠ cannot search the Chroma server at http://127.0.0.1:9 (down) — check that it runs"
+    )
+    assert session.conversation.turns == turns  # the earlier turns kept, the failed one not added
+    monkeypatch.undo()
+    assert "[1]" in (session.handle("When did the port of Westhaven reopen?") or "")
