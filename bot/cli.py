@@ -7,9 +7,9 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack, nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rag.pipeline import Pipeline
 
 log = logging.getLogger("newsbot")
+T = TypeVar("T")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -36,6 +37,7 @@ def parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser("ingest", help="index articles: files, directories, JSONL corpora, http(s) URLs")
     ingest.add_argument("sources", nargs="+", metavar="PATH|URL")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    ingest.add_argument("--no-wait", action="store_true", help="fail at once when another process writes the index")
 
     ask = sub.add_parser("ask", help="answer one question (or --jsonl questions from stdin)")
     ask.add_argument("question", nargs="?", help="the question")
@@ -48,6 +50,11 @@ def parser() -> argparse.ArgumentParser:
     lst.add_argument("--json", action="store_true", help="print JSON lines")
     remove = sub.add_parser("remove", help="delete articles from the index")
     remove.add_argument("doc_ids", nargs="+", metavar="DOC_ID")
+    remove.add_argument("--no-wait", action="store_true", help="fail at once when another process writes the index")
+    check = sub.add_parser("check", help="compare the article registry, the vectors and the BM25 index")
+    check.add_argument("--repair", action="store_true", help="embed what is missing, delete orphans, rebuild BM25")
+    check.add_argument("--sample", type=int, default=50, help="vectors compared with a fresh embedding (default 50)")
+    check.add_argument("--no-wait", action="store_true", help="fail at once when another process writes the index")
     tg = sub.add_parser(
         "telegram", help="run the Telegram bot (token in TELEGRAM_BOT_TOKEN): long polling, or --webhook-url"
     )
@@ -90,13 +97,30 @@ def ensure_seeded(pipeline: Pipeline, settings: Settings) -> None:
         error(failure)
 
 
+def waiting(write: Callable[[bool], T], no_wait: bool) -> T:
+    """`write(wait)` without waiting; when another process is writing, say for whom and wait (or, with --no-wait,
+    let its IndexBusy be the command's one line)."""
+    from rag.errors import IndexBusy
+
+    try:
+        return write(False)
+    except IndexBusy as busy:
+        if no_wait:
+            raise
+        print(f"newsbot: waiting for {busy.holder} to finish writing the index…", file=sys.stderr, flush=True)
+        return write(True)
+
+
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     """Index the given sources, with a progress bar and a summary."""
     from bot.factory import open_pipeline
     from bot.progress import ingest_with_progress
 
     pipeline = open_pipeline(settings)
-    report = ingest_with_progress(pipeline, args.sources, settings, quiet=args.quiet or not sys.stderr.isatty())
+    quiet = args.quiet or not sys.stderr.isatty()
+    report = waiting(
+        lambda wait: ingest_with_progress(pipeline, args.sources, settings, quiet=quiet, wait=wait), args.no_wait
+    )
     for failure in report.failed:
         error(failure)
     print(
@@ -141,7 +165,9 @@ def parse_question_line(line: str, number: int) -> tuple[str, str, list[str]]:
 
 
 def ask_jsonl(pipeline: Pipeline) -> int:
-    """One JSON answer line per JSON question line, in order; bad lines are reported and skipped."""
+    """One JSON line per JSON question line, in order: the answer, or `{"id", "question", "error"}` when that
+    question cannot be answered (an empty one, an index unavailable for a moment) and the next one is read. A line
+    that is not a question is reported on stderr and skipped."""
     from bot.render import answer_dict
     from rag.question.followups import Conversation
 
@@ -151,12 +177,16 @@ def ask_jsonl(pipeline: Pipeline) -> int:
             continue
         try:
             qid, question, history = parse_question_line(line, number)
-            answer = pipeline.ask(question, Conversation.from_history(history))
         except NewsbotError as exc:
             error(str(exc))
             status = 1
             continue
-        print(json.dumps(answer_dict(answer, qid), ensure_ascii=False), flush=True)
+        try:
+            record = answer_dict(pipeline.ask(question, Conversation.from_history(history)), qid)
+        except NewsbotError as exc:
+            record = {"id": qid, "question": question, "error": str(exc)}
+            status = 1
+        print(json.dumps(record, ensure_ascii=False), flush=True)
     return status
 
 
@@ -195,18 +225,37 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
-    """Delete articles by doc id."""
+    """Delete articles by doc id, saying each as it goes (a removal cut short has said what it did); an id removed
+    before (a removal run again) is no error."""
     from bot.factory import open_pipeline
 
     pipeline = open_pipeline(settings)
+
+    def said(doc_id: str) -> None:
+        print(f"removed {doc_id}", flush=True)
+
+    found = waiting(lambda wait: pipeline.remove_all(args.doc_ids, wait=wait, removed=said), args.no_wait)
     status = 0
-    for doc_id, removed in zip(args.doc_ids, pipeline.remove_all(args.doc_ids), strict=True):
+    for doc_id, removed in zip(args.doc_ids, found, strict=True):
         if removed:
-            print(f"removed {doc_id}")
+            continue
+        if pipeline.was_removed(doc_id):
+            print(f"{doc_id} was removed before")
         else:
             error(f"no article {doc_id!r} in the index — `newsbot list` shows the doc ids")
             status = 1
     return status
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    """Compare the registry, the vectors and the BM25 index; with --repair, make them whole."""
+    from bot.factory import open_pipeline
+    from bot.render import check_text
+
+    pipeline = open_pipeline(settings)
+    report = waiting(lambda wait: pipeline.check(repair=args.repair, sample=args.sample, wait=wait), args.no_wait)
+    print(check_text(report))
+    return 0 if report.sound else 1
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -243,6 +292,7 @@ COMMANDS = {
     "remove": cmd_remove,
     "telegram": cmd_telegram,
     "eval": cmd_eval,
+    "check": cmd_check,
 }
 
 

@@ -11,13 +11,15 @@ if TYPE_CHECKING:
     from rag.types import IngestReport
 
 
-def ingest_with_progress(pipeline: Pipeline, sources: list[str], settings: Settings, *, quiet: bool) -> IngestReport:
+def ingest_with_progress(
+    pipeline: Pipeline, sources: list[str], settings: Settings, *, quiet: bool, wait: bool = True
+) -> IngestReport:
     """Ingest `sources`, drawing articles and chunks done on stderr unless quiet."""
     from rag.ingest.loaders import iter_sources
 
     items = iter_sources(sources, timeout=settings.fetch_timeout)
     if quiet:
-        return pipeline.ingest(items)
+        return pipeline.ingest(items, wait=wait)
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -31,4 +33,4 @@ def ingest_with_progress(pipeline: Pipeline, sources: list[str], settings: Setti
         transient=True,
     ) as bar:
         task = bar.add_task("ingest", total=None, articles=0, chunks=0)
-        return pipeline.ingest(items, lambda a, c: bar.update(task, articles=a, chunks=c))
+        return pipeline.ingest(items, lambda a, c: bar.update(task, articles=a, chunks=c), wait=wait)

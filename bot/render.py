@@ -6,7 +6,7 @@ import textwrap
 from collections.abc import Mapping
 from typing import Any
 
-from rag.types import Answer, Citation
+from rag.types import Answer, CheckReport, Citation
 
 PASSAGE_PREVIEW = 300
 
@@ -86,3 +86,24 @@ def answer_dict(answer: Answer, qid: str | None = None) -> dict[str, Any]:
         "retrieved": answer.retrieved_doc_ids,
         "latency_ms": round(answer.latency_ms, 2),
     }
+
+
+def check_text(report: CheckReport) -> str:
+    """What `newsbot check` found (and repaired), a line a finding."""
+    lines = [f"{report.articles} articles, {report.chunks} chunks in the registry"]
+    if report.vector_error:
+        lines.append(f"vectors: unreadable — {report.vector_error}")
+    else:
+        lines.append(f"vectors: {report.vectors} held; {len(report.missing)} missing, {len(report.orphans)} orphans")
+        lines.append(
+            f"sampled {report.sampled} vectors: {len(report.damaged)} differ from a fresh embedding, "
+            f"{len(report.unreachable)} not found by a search"
+        )
+    if report.stale:
+        lines.append(f"{report.stale} vectors of replaced or removed articles still to delete")
+    lines.append("BM25 index: " + ("current" if report.bm25_current else "out of date or unreadable"))
+    if report.sound:
+        lines.append("repaired: the index is whole" if report.repaired else "the index is whole")
+    else:
+        lines.append("repair failed: see above" if report.repaired else "run `newsbot check --repair` to fix it")
+    return "\n".join(lines)

@@ -2,7 +2,8 @@
 
 NewsbotError
 ├── ArticleUnreadable   a path, file, URL or record that yields no article
-├── IndexUnavailable    the index cannot be opened (Chroma server down, bad data dir)
+├── IndexUnavailable    the index cannot be opened, reached or written (Chroma server down, bad or full data dir)
+│   └── IndexBusy       another process is writing to the index (and the caller would not wait)
 ├── BadQuestion         empty, too long, or nothing left after cleaning
 └── ConfigError         a setting that cannot work (model path, prompt template)
 """
@@ -19,7 +20,15 @@ class ArticleUnreadable(NewsbotError):
 
 
 class IndexUnavailable(NewsbotError):
-    """The index cannot be opened or reached."""
+    """The index cannot be opened, reached or written."""
+
+
+class IndexBusy(IndexUnavailable):
+    """Another process holds the index's writer lock; `holder` says who."""
+
+    def __init__(self, message: str, holder: str = "another process") -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 class BadQuestion(NewsbotError):

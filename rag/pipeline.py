@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,12 +24,13 @@ from rag.config import PipelineConfig
 from rag.errors import ArticleUnreadable, BadQuestion, ConfigError
 from rag.index.chunks import ChunkReader
 from rag.index.lexical import LexicalIndex
+from rag.index.lock import WriterLock
 from rag.index.registry import Registry
 from rag.ingest.chunking import ChunkingConfig, chunk_article
 from rag.question.followups import Conversation, resolve_followup
 from rag.question.outlets import unknown_outlets
 from rag.retrieval.hybrid import HybridRetriever, RetrievalConfig
-from rag.types import Answer, Article, ArticleInfo, Chunk, IndexStats, IngestReport, Passage
+from rag.types import Answer, Article, ArticleInfo, CheckReport, Chunk, IndexStats, IngestReport, Passage
 
 if TYPE_CHECKING:
     from rag.retrieval.baseline import PlainDense
@@ -49,9 +51,11 @@ class Embedder(Protocol):
 class VectorStore(Protocol):
     """Where chunk vectors live, and the nearest ones are found."""
 
-    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None: ...
+    def upsert(self, chunks: Sequence[Chunk], vectors: Any) -> None: ...
 
-    def delete_doc(self, doc_id: str, keep: Sequence[str] = ()) -> int: ...
+    def delete(self, chunk_ids: Sequence[str]) -> None: ...
+
+    def missing(self, chunk_ids: Sequence[str]) -> list[str]: ...
 
     def search(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]: ...
 
@@ -135,6 +139,9 @@ class Pipeline:
         self.condenser = condenser
         self.ingest_config = ingest_config or IngestConfig()
         self.cache = cache  # repeated questions at the same index version are answered from it
+        self.writer = WriterLock(registry.path.parent)
+        self._vectors_at: int | None = None  # the index version the vector store was read at
+        self._reopening = threading.Lock()
 
     @classmethod
     def open(cls, config: PipelineConfig, *, embedder: Embedder | None = None) -> Pipeline:
@@ -162,13 +169,27 @@ class Pipeline:
 
     # --- ingest ---------------------------------------------------------------------------
     def ingest(
-        self, items: Iterable[Article | ArticleUnreadable], progress: Callable[[int, int], None] | None = None
+        self,
+        items: Iterable[Article | ArticleUnreadable],
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        wait: bool = True,
     ) -> IngestReport:
         """Index articles; unchanged ones are skipped, changed ones replace their old chunks.
 
         `progress(articles_done, chunks_done)` is called as work completes. Each article is
         committed on its own, so an interrupted ingest loses nothing and a rerun completes it.
+        Holds the data dir's writer lock throughout (IndexBusy at once when another process writes and not `wait`).
         """
+        with self.writer.hold("ingest", wait=wait):
+            self._catch_up()
+            report = self._ingest(items, progress)
+            self._mine()
+        return report
+
+    def _ingest(
+        self, items: Iterable[Article | ArticleUnreadable], progress: Callable[[int, int], None] | None
+    ) -> IngestReport:
         report = IngestReport()
         started = time.perf_counter()
         pending: dict[str, tuple[Article, list[Chunk], bool]] = {}
@@ -209,20 +230,71 @@ class Pipeline:
                 flush()
         finally:
             _settle(warming)  # no Chroma call of ours outlives the ingest
-        if report.added or report.replaced:
+        restored = self._restore_missing(report.unchanged)
+        if report.added or report.replaced or not self.lexical.saved_is_current(read=False):
             self.lexical.refresh()  # BM25 of the new version, saved: answering processes load it, not build it
         self.registry.fill_analysis()  # chunks another stemmer or sentence splitter indexed get this one's
         report.seconds = time.perf_counter() - started
         log.info(
-            "ingest: %d added, %d replaced, %d unchanged, %d failed, %d chunks in %.1f s",
+            "ingest: %d added, %d replaced, %d unchanged (%d vectors restored), %d failed, %d chunks in %.1f s",
             len(report.added),
             len(report.replaced),
             len(report.unchanged),
+            restored,
             len(report.failed),
             report.chunks,
             report.seconds,
         )
         return report
+
+    def _restore_missing(self, doc_ids: Sequence[str]) -> int:
+        """Embed again the chunks of these (unchanged) articles whose vectors the vector store has lost; how many."""
+        chunk_ids = [cid for doc_id in doc_ids for cid in self.registry.chunk_ids(doc_id)]
+        lost = self.store.missing(chunk_ids)
+        if lost:
+            log.warning("%d chunks of unchanged articles had lost their vectors: embedding them again", len(lost))
+            self._embed_again(lost)
+        return len(lost)
+
+    def _embed_again(self, chunk_ids: Sequence[str]) -> None:
+        """Vectors for indexed chunks, from their text as the registry holds it."""
+        found = self.chunks.chunks(chunk_ids)
+        chunks = [found[c] for c in chunk_ids if c in found]
+        step = self.ingest_config.batch_chunks
+        for i in range(0, len(chunks), step):
+            part = chunks[i : i + step]
+            texts = [embedding_text(c, self.ingest_config.embed_title) for c in part]
+            self.store.upsert(part, self.embedder.encode(texts))
+
+    def _catch_up(self) -> None:
+        """Before writing (the writer lock held): read the vector index afresh when another process has written
+        since this one opened it, and take out the vectors a replacement or removal left to delete (a process
+        killed between its two steps)."""
+        self._fresh_vectors()
+        stale = self.registry.stale_vectors()
+        if stale:
+            self.store.delete(stale)
+            self.registry.forget_stale(stale)
+
+    def _mine(self) -> None:
+        """This process has written (the writer lock held): the vector index it holds is the current one."""
+        self._vectors_at = self.registry.version()
+
+    def _fresh_vectors(self) -> None:
+        """Reopen the vector store when the index moved on since this process opened it (another process wrote):
+        an embedded Chroma does not see another process's vectors until it is opened again."""
+        version = self.registry.version()
+        if self._vectors_at == version:
+            return
+        with self._reopening:
+            if self._vectors_at is not None and self._vectors_at != version:
+                reopen = getattr(self.store, "reopen", None)
+                if reopen is not None:
+                    log.info(
+                        "the index moved on (version %d → %d): reading the vectors afresh", self._vectors_at, version
+                    )
+                    reopen()
+            self._vectors_at = version
 
     def _index(
         self,
@@ -238,27 +310,44 @@ class Pipeline:
             mine = vectors[i : i + len(chunks)]
             i += len(chunks)
             self.store.upsert(chunks, mine)  # 1. vectors (idempotent: ids are deterministic)
-            self.registry.replace_article(article, chunks)  # 2. commit point
-            self.store.delete_doc(article.doc_id, keep=[c.chunk_id for c in chunks])  # 3. old version's vectors
+            self.registry.replace_article(article, chunks)  # 2. commit point; the old version's vectors listed
+            self._drop_stale()  # 3. the old version's vectors
             (report.replaced if existed else report.added).append(article.doc_id)
             report.chunks += len(chunks)
+
+    def _drop_stale(self) -> None:
+        stale = self.registry.stale_vectors()
+        if stale:
+            self.store.delete(stale)
+            self.registry.forget_stale(stale)
 
     def remove(self, doc_id: str) -> bool:
         """Delete an article and its chunks; False when the index did not hold it."""
         return self.remove_all([doc_id])[0]
 
-    def remove_all(self, doc_ids: Sequence[str]) -> list[bool]:
+    def remove_all(
+        self, doc_ids: Sequence[str], *, wait: bool = True, removed: Callable[[str], None] | None = None
+    ) -> list[bool]:
         """Delete these articles and their chunks, then save the BM25 index of the state that leaves, as an ingest
-        does (no question waits for its build); for each id, whether the index held it (a repeated id: no)."""
-        removed = [self._remove_one(doc_id) for doc_id in doc_ids]
-        if any(removed):
-            self.lexical.refresh()
-        return removed
+        does (no question waits for its build); for each id, whether the index held it (a repeated id: no).
+        `removed(doc_id)` is told of each as it goes (a removal cut short has said what it did). Holds the writer
+        lock (IndexBusy at once when another process writes and not `wait`)."""
+        with self.writer.hold("remove", wait=wait):
+            self._catch_up()
+            found = []
+            for doc_id in doc_ids:
+                found.append(self.registry.remove(doc_id))  # the commit point; the vectors listed as stale
+                self._drop_stale()
+                if found[-1] and removed is not None:
+                    removed(doc_id)
+            if any(found):
+                self.lexical.refresh()
+            self._mine()
+        return found
 
-    def _remove_one(self, doc_id: str) -> bool:
-        found = self.registry.remove(doc_id)
-        gone = self.store.delete_doc(doc_id)
-        return found or gone > 0
+    def was_removed(self, doc_id: str) -> bool:
+        """True when `doc_id` was indexed once and has been removed since."""
+        return self.registry.was_removed(doc_id)
 
     def articles(self) -> list[ArticleInfo]:
         """The indexed articles."""
@@ -299,6 +388,30 @@ class Pipeline:
         read = self.chunks.preload()
         vectors.settle()
         return read
+
+    def check(self, *, repair: bool = False, sample: int = 50, wait: bool = True) -> CheckReport:
+        """Compare the registry with the vectors (ids, counts, `sample` vectors against a fresh embedding) and the
+        BM25 file; with `repair`, make them whole from the registry (under the writer lock)."""
+        from rag.index import check
+        from rag.index.vectors import ChromaStore
+
+        if not isinstance(self.store, ChromaStore):
+            raise ConfigError("newsbot check reads a Chroma collection; this pipeline's vectors are elsewhere")
+
+        def embed(chunks: list[Chunk]) -> Any:
+            return self.embedder.encode([embedding_text(c, self.ingest_config.embed_title) for c in chunks])
+
+        parts = (self.registry, self.chunks, self.store, self.lexical, embed)
+        if not repair:
+            self._fresh_vectors()
+            return check.inspect(*parts, sample=sample)
+        with self.writer.hold("repair", wait=wait):
+            self._fresh_vectors()
+            report = check.inspect(*parts, sample=sample)
+            if not report.sound:
+                report = check.repair(report, *parts)
+                self._mine()
+        return report
 
     def plain_baseline(self) -> PlainDense:
         """The plain dense pipeline over this index's vectors (LangChain's Chroma), for `newsbot eval`."""
@@ -341,6 +454,7 @@ class Pipeline:
         elif self.is_empty():
             answer = Answer(question=question, text=REFUSAL, refused=True)
         else:
+            self._fresh_vectors()  # another process may have added articles since the last question
             passages = self.retriever.retrieve(standalone)
             if self.unheld_outlets(standalone):  # it asks what an outlet said that no indexed article comes from
                 answer = Answer(question=question, text=REFUSAL, refused=True, passages=tuple(passages))

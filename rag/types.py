@@ -135,3 +135,34 @@ class IndexStats:
     first_date: str | None
     last_date: str | None
     version: int
+
+
+@dataclass
+class CheckReport:
+    """What `Pipeline.check` found: the registry, the vectors and the BM25 index compared (and what it repaired)."""
+
+    articles: int = 0
+    chunks: int = 0
+    vectors: int | None = None  # vectors the vector store holds; None when it cannot be read
+    missing: list[str] = field(default_factory=list)  # indexed chunks without a vector
+    orphans: list[str] = field(default_factory=list)  # vectors of no indexed chunk
+    damaged: list[str] = field(default_factory=list)  # sampled vectors that differ from a fresh embedding
+    unreachable: list[str] = field(default_factory=list)  # sampled vectors a search with themselves does not find
+    sampled: int = 0
+    stale: int = 0  # vectors a replacement or removal left to delete
+    bm25_current: bool = True  # the saved BM25 file describes the current index
+    vector_error: str | None = None  # why the vector store could not be read
+    repaired: bool = False
+
+    @property
+    def sound(self) -> bool:
+        """Nothing to repair."""
+        return not (
+            self.missing
+            or self.orphans
+            or self.damaged
+            or self.unreachable
+            or self.stale
+            or self.vector_error
+            or not self.bm25_current
+        )

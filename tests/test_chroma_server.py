@@ -61,3 +61,54 @@ def test_unreachable_server_is_one_clear_line(
     assert err.startswith("newsbot: cannot reach the Chroma server at http://127.0.0.1:")
     assert err.rstrip().endswith("start it (`chroma run`) or unset NEWSBOT_CHROMA_URL")
     assert len(err.splitlines()) == 1
+
+
+def test_a_server_outage_is_an_error_line_for_each_question_it_meets_and_then_goes_away(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ask --jsonl` under a stream of questions: the Chroma server stops, and the questions meanwhile get an error
+    line each; it comes back, and the next questions are answered by the same process."""
+    import subprocess
+
+    port = free_port()
+    command = [str(CHROMA), "run", "--host", LOOPBACK, "--port", str(port), "--path", str(tmp_path / "server")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    env["NEWSBOT_CHROMA_URL"] = f"http://{LOOPBACK}:{port}"
+    data = str(tmp_path / "data")
+    questions = iter(
+        [
+            "What did Dedov say about Oman?",
+            "Who is Alexey Yurievich Dedov?",
+            "When did he serve in Islamabad as ambassador?",
+            "What did Dedov say about the treaty?",
+        ]
+    )
+
+    def ask(proc: subprocess.Popen[str], qid: str) -> dict:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps({"id": qid, "question": next(questions)}) + "\n")
+        proc.stdin.flush()
+        return json.loads(proc.stdout.readline())
+
+    with server_process("chroma server", command, port, "/api/v2/heartbeat", tmp_path / "chroma1.log"):
+        monkeypatch.setenv("NEWSBOT_CHROMA_URL", env["NEWSBOT_CHROMA_URL"])
+        assert main(["--data-dir", data, "ingest", str(SEED_FILE)]) == 0
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "--data-dir", data, "ask", "--jsonl"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        before = ask(proc, "q1")
+    during = [ask(proc, "q2"), ask(proc, "q3")]
+    with server_process("chroma server", command, port, "/api/v2/heartbeat", tmp_path / "chroma2.log"):
+        after = ask(proc, "q4")
+        out, err = proc.communicate(timeout=60)
+    assert OMAN_QUOTE in before["answer"]
+    for line in during:
+        assert set(line) == {"id", "question", "error"}
+        assert line["error"].startswith(f"cannot search the Chroma server at http://{LOOPBACK}:{port} (")
+    assert after["id"] == "q4" and not after["refused"] and after["citations"]
+    assert proc.returncode == 1 and out == "" and err == ""  # alive to the end; the errors were the lines above

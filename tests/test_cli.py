@@ -123,16 +123,18 @@ def test_jsonl_round_trip(
     code, out, err = run(capsys, "--data-dir", str(seeded_copy), "ask", "--jsonl")
     results = [json.loads(line) for line in out.splitlines()]
     assert code == 1  # two lines could not be answered
-    assert err.splitlines() == [
-        "newsbot: stdin line 2: not valid JSON (Expecting value) — skipped",
-        "newsbot: the question is empty — type a question about the articles",
-    ]
-    assert [r["id"] for r in results] == ["q1", "q2", "q3"]
-    assert [r["refused"] for r in results] == [False, False, True]
+    assert err.splitlines() == ["newsbot: stdin line 2: not valid JSON (Expecting value) — skipped"]
+    assert [r["id"] for r in results] == ["q1", "q2", "q3", "q4"]
+    assert [r["refused"] for r in results[:3]] == [False, False, True]
     assert results[1]["standalone_question"] == "When did Alexey Yurievich Dedov serve in Islamabad?"
-    for r in results:
+    for r in results[:3]:
         assert set(r) >= {"id", "answer", "refused", "citations", "retrieved", "latency_ms"}
         assert isinstance(r["latency_ms"], float)
+    assert results[3] == {
+        "id": "q4",
+        "question": "   ",
+        "error": "the question is empty — type a question about the articles",
+    }
 
 
 @pytest.mark.parametrize(

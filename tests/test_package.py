@@ -4,6 +4,7 @@ with the seed article and the prompt templates it carries as package data."""
 from __future__ import annotations
 
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -22,8 +23,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A venv holding the wheel built from this checkout (its dependencies lent by the test's own environment,
     without that environment's editable install of newsbot)."""
     work = tmp_path_factory.mktemp("wheel")
+    source = work / "source"  # the files git tracks, as a fresh clone has them (and no build/ left in the checkout)
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in tracked.decode().split("\0"):
+        if name and not name.startswith("tests/telegram_emulator/"):
+            target = source / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if (ROOT / name).is_symlink():
+                target.symlink_to(os.readlink(ROOT / name))
+            else:
+                shutil.copy2(ROOT / name, target)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(work), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(work), str(source)],
         check=True,
         cwd=work,
     )

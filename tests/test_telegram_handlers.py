@@ -912,3 +912,21 @@ async def test_updates_received_but_not_handled_are_answered_by_the_next_start_o
     async with Harness(tmp_path) as third:
         await third.app.post_init(third.app)  # type: ignore[misc]
         assert third.app.update_queue.empty()  # everything was handled: nothing to answer again
+
+
+@pytest.mark.asyncio
+async def test_an_index_unavailable_for_a_moment_is_said_and_the_next_question_answered(bot: Harness) -> None:
+    from rag.errors import IndexUnavailable
+
+    def outage(_question: str) -> None:
+        raise IndexUnavailable("cannot search the Chroma server at http://127.0.0.1:9 (down)")
+
+    bot.pipeline.before_answer = outage
+    calls = await bot.run(bot.message("What did Dedov say about Oman?"))
+    assert calls == [
+        typing(),
+        sent("Sorry, my index of articles is unavailable for a moment. Please ask again in a minute."),
+    ]
+    bot.pipeline.before_answer = None
+    calls = await bot.run(bot.message("What did Dedov say about Oman?"))
+    assert calls == [typing(), sent(OMAN_HTML, reply_markup=button(1, data_dir=bot.data_dir))]

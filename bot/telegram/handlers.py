@@ -29,7 +29,7 @@ from bot.telegram.limits import Access, RateLimiter, RefusalPacer
 from bot.telegram.render import Outgoing, answer_messages, sources_messages, text_messages
 from bot.telegram.service import Indexed, NewsService, upload_kind
 from bot.telegram.store import conversation_key
-from rag.errors import BadQuestion
+from rag.errors import BadQuestion, IndexUnavailable
 from rag.ingest.loaders import is_url
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ TEXT_ONLY = "I can only read text. Send your question as a message, e.g. “{exa
 EMPTY = "Your message is empty. Ask a question about the news, e.g. “{example}”"
 WENT_WRONG = "Sorry, something went wrong on my side while handling that. Please try again in a moment."
 EXPIRED = "This button has expired. Ask the question again."
+UNAVAILABLE = "Sorry, my index of articles is unavailable for a moment. Please ask again in a minute."
 _MARKUP_TROUBLE = re.compile(r"parse|entit|tag|too long", re.IGNORECASE)
 
 
@@ -247,6 +248,10 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
             answer, answer_id = await d.service.ask(key_of(update), chat.id, question)
         except BadQuestion as exc:
             await reply(update, f"⚠ {str(exc)[:1].upper()}{str(exc)[1:]}.")
+            return
+        except IndexUnavailable as exc:  # a Chroma server down, a disk full: this question, not the bot
+            log.warning("chat %s: the index is unavailable: %s", chat.id, exc)
+            await reply(update, UNAVAILABLE)
             return
     keyboard = None
     if answer_id is not None:

@@ -98,9 +98,23 @@ class LexicalIndex:
                 levels = self._levels = open_levels(self.registry.path, self.weights)
         return levels
 
-    def refresh(self) -> None:
-        """Bring the in-memory BM25 up to the current version now (and save it), not on the next search."""
+    def refresh(self, *, rebuild: bool = False) -> None:
+        """Bring the in-memory BM25 up to the current version now (and save it), not on the next search; with
+        `rebuild`, build it from the registry and save it again even when a copy is at hand."""
+        if rebuild:
+            from rag.index.bm25.levels import cache_path
+
+            with self._build_lock:
+                self._levels = None
+                cache_path(self.registry.path).unlink(missing_ok=True)
         self.bm25()
+
+    def saved_is_current(self, *, read: bool = True) -> bool:
+        """True when the BM25 file beside the registry describes the current index (its header, and with `read`
+        its arrays read back whole)."""
+        from rag.index.bm25.levels import saved_is_current
+
+        return saved_is_current(self.registry.path, self.weights, read=read)
 
     def document_frequency(self, words: Sequence[str]) -> tuple[dict[str, int], int]:
         """How many chunks hold each word in their text (after stemming by FTS5), and the number of chunks."""

@@ -4,12 +4,17 @@ The registry is the commit point of an ingest: an article counts as indexed once
 transaction with its chunk and FTS5 rows, after its vectors reached Chroma. Every ingest and removal moves the
 index version, which caches (answers, chunks read, BM25) are keyed on. Each chunk row also holds what the
 index computed of its text at ingest (`rag.index.analysis`: its stems and sentences).
+
+The same transaction that replaces or removes an article lists its old chunks' vectors in `stale_vectors`; they
+leave Chroma afterwards (`Pipeline`), and a list left by a killed process is worked off by the next writer, so
+no kill between the two stores leaves orphan vectors behind.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,24 +38,52 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, title, source, tokenize='porter unicode61 remove_diacritics 2');
+CREATE TABLE IF NOT EXISTS stale_vectors (chunk_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS removed (doc_id TEXT PRIMARY KEY, at REAL NOT NULL);
 """
 # The columns of what the index computed of each chunk, and the meta key naming the version that wrote them.
 _ANALYSIS = {"stems": ("stemmer", STEMMER_VERSION), "sentences": ("sentences", ANALYSIS_VERSION)}
+
+
+def unwritable(path: Path, exc: BaseException) -> IndexUnavailable:
+    """The one line a failed SQLite write becomes, naming the fix."""
+    text = str(exc)
+    if "readonly" in text or "read-only" in text:
+        fix = "the data dir is read-only — check its permissions"
+    elif "disk is full" in text or "database or disk is full" in text:
+        fix = "the disk is full — free some space and run the command again"
+    elif "locked" in text:
+        fix = "another process holds it — wait for it and run the command again"
+    elif "malformed" in text or "not a database" in text:
+        fix = "the file is damaged — move it aside and ingest again"
+    else:
+        fix = "check the data dir"
+    return IndexUnavailable(f"cannot write to the index at {path} ({text}) — {fix}")
 
 
 class Registry:
     """Articles, chunks and the index version in one SQLite file (safe across threads and processes)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.lock = threading.RLock()
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
+        except (OSError, sqlite3.DatabaseError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise IndexUnavailable(
+                f"cannot open the index at {path} ({reason}) — give a data dir newsbot can write (--data-dir or "
+                "NEWSBOT_DATA_DIR)"
+            ) from None
+        try:
             self.db.executescript(_SCHEMA)
             self._forget_other_analyses()
         except sqlite3.DatabaseError as exc:
-            raise IndexUnavailable(f"cannot open the index at {path} ({exc}) — check NEWSBOT_DATA_DIR") from None
-        self.path = path
-        self.lock = threading.RLock()
+            self.db.close()
+            raise IndexUnavailable(
+                f"cannot open the index at {path} ({exc}) — check the data dir (--data-dir or NEWSBOT_DATA_DIR)"
+            ) from None
         self._derived: tuple[int, dict[str, Any]] = (-1, {})  # (index version, values read from it: of_version)
 
     def _forget_other_analyses(self) -> None:
@@ -118,6 +151,8 @@ class Registry:
     def replace_article(self, article: Article, chunks: Sequence[Chunk]) -> None:
         """Make `article` and its chunks the indexed ones, atomically (with their FTS5 rows, stems and sentences)."""
         with self.lock, self.transaction():
+            kept = {c.chunk_id for c in chunks}
+            self._mark_stale([cid for cid in self._chunk_ids(article.doc_id) if cid not in kept])
             self._delete(article.doc_id)
             for c in chunks:
                 cur = self.db.execute(
@@ -137,6 +172,7 @@ class Registry:
                     "INSERT INTO chunks_fts (rowid, text, title, source) VALUES (?,?,?,?)",
                     (cur.lastrowid, c.text, c.title, c.source),
                 )
+            self.db.execute("DELETE FROM removed WHERE doc_id = ?", (article.doc_id,))
             self.db.execute(
                 "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?)",
                 (
@@ -153,12 +189,37 @@ class Registry:
             self._bump()
 
     def remove(self, doc_id: str) -> bool:
-        """Forget an article; False when it was not indexed."""
+        """Forget an article (its vectors listed as stale); False when it was not indexed."""
         with self.lock, self.transaction():
+            self._mark_stale(self._chunk_ids(doc_id))
             found = self._delete(doc_id)
             if found:
+                self.db.execute("INSERT OR REPLACE INTO removed VALUES (?, ?)", (doc_id, time.time()))
                 self._bump()
         return found
+
+    def was_removed(self, doc_id: str) -> bool:
+        """True when `doc_id` was indexed once and removed since (a removal run again finds it gone)."""
+        return self.one("SELECT 1 FROM removed WHERE doc_id = ?", (doc_id,)) is not None
+
+    def stale_vectors(self) -> list[str]:
+        """Chunk ids whose vectors are to leave the vector store (replaced or removed articles')."""
+        return [r[0] for r in self.all("SELECT chunk_id FROM stale_vectors ORDER BY chunk_id")]
+
+    def forget_stale(self, chunk_ids: Sequence[str]) -> None:
+        """These stale vectors are gone from the vector store."""
+        with self.lock, self.transaction():
+            self.db.executemany("DELETE FROM stale_vectors WHERE chunk_id = ?", [(c,) for c in chunk_ids])
+
+    def _chunk_ids(self, doc_id: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT chunk_id FROM chunks WHERE doc_id=? ORDER BY id", (doc_id,))]
+
+    def _mark_stale(self, chunk_ids: Sequence[str]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO stale_vectors VALUES (?)", [(c,) for c in chunk_ids])
+
+    def all_chunk_ids(self) -> list[str]:
+        """Every indexed chunk id, in the order they were written."""
+        return [r[0] for r in self.all("SELECT chunk_id FROM chunks ORDER BY id")]
 
     def _delete(self, doc_id: str) -> bool:
         self.db.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE doc_id=?)", (doc_id,))
@@ -210,14 +271,19 @@ class Registry:
 
     @contextmanager
     def transaction(self, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
-        """`begin` … COMMIT, rolled back on any error."""
-        self.db.execute(begin)
+        """`begin` … COMMIT, rolled back on any error; SQLite's own failures (a read-only data dir, a full disk,
+        a damaged file) as one `IndexUnavailable` line naming the fix."""
         try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            self.db.execute(begin)
+            try:
+                yield
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise unwritable(self.path, exc) from None
 
     def one(self, sql: str, args: tuple = ()) -> tuple | None:
         """The first row of a query."""

@@ -94,6 +94,16 @@ def load(path: Path, key: str, names: Sequence[str]) -> dict[str, Bm25Index] | N
     return levels
 
 
+def describes(path: Path, key: str) -> bool:
+    """True when the file at `path` says it holds the levels of `key` (its header read, not its arrays)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(_untext(data["meta"]))
+    except Exception:  # absent, truncated, not a zip: it does not
+        return False
+    return bool(meta.get("format") == FORMAT and meta.get("key") == key)
+
+
 def load_sources(path: Path, params: str, names: Sequence[str]) -> dict[str, tuple[Postings, Rows]] | None:
     """The postings and rows the levels saved at `path` were built from, whatever index state that was, when
     `params` are the same; None when the file is absent, of other params, or damaged (then logged)."""

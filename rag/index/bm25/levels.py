@@ -74,6 +74,22 @@ def open_levels(db_path: Path, weights: Sequence[float]) -> Bm25Levels:
         db.close()
 
 
+def saved_is_current(db_path: Path, weights: Sequence[float], *, read: bool = True) -> bool:
+    """True when the file beside the index holds the BM25 levels of its current state (its header says so, and,
+    with `read`, its arrays read back whole)."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30, isolation_level=None)
+    try:
+        db.execute("BEGIN")
+        _, key = state_key(db, weights)
+        if not read:
+            return files.describes(cache_path(db_path), key)
+        return files.load(cache_path(db_path), key, LEVELS) is not None
+    finally:
+        if db.in_transaction:
+            db.execute("COMMIT")
+        db.close()
+
+
 def params(weights: Sequence[float]) -> str:
     """What a row's postings depend on besides its content: the file format, the tokenizer, the column weights."""
     return f"{files.FORMAT}|{TOKENIZE}|{list(weights)}|{list(ARTICLE_WEIGHTS)}"
