@@ -213,7 +213,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     """Print the indexed articles."""
     from bot.factory import open_pipeline
 
-    articles = open_pipeline(settings).articles()
+    articles = open_pipeline(settings, create=False).articles()
     for a in articles:
         if args.json:
             print(json.dumps(a.__dict__, ensure_ascii=False))
@@ -229,7 +229,7 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
     before (a removal run again) is no error."""
     from bot.factory import open_pipeline
 
-    pipeline = open_pipeline(settings)
+    pipeline = open_pipeline(settings, create=False)
 
     def said(doc_id: str) -> None:
         print(f"removed {doc_id}", flush=True)
@@ -252,7 +252,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from bot.factory import open_pipeline
     from bot.render import check_text
 
-    pipeline = open_pipeline(settings)
+    pipeline = open_pipeline(settings, create=False)
     report = waiting(lambda wait: pipeline.check(repair=args.repair, sample=args.sample, wait=wait), args.no_wait)
     print(check_text(report))
     return 0 if report.sound else 1

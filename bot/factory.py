@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def open_pipeline(settings: Settings) -> Pipeline:
-    """The pipeline the settings describe; the embedding model loads on first use, Chroma on first touch."""
+def open_pipeline(settings: Settings, *, create: bool = True) -> Pipeline:
+    """The pipeline the settings describe; the embedding model loads on first use, Chroma on first touch. Without
+    `create`, a data dir that holds no index is an error, not made."""
     from rag.pipeline import Pipeline
 
     config = settings.pipeline_config()
@@ -26,7 +27,7 @@ def open_pipeline(settings: Settings) -> Pipeline:
         from bot.chat_model import chat_setup
 
         config = config.with_chat(chat_setup(settings))
-    return Pipeline.open(config)
+    return Pipeline.open(config, create=create)
 
 
 # While serving, a thread waiting for the GIL gets it within 0.5 ms instead of CPython's 5: the question's

@@ -71,8 +71,9 @@ def in_ci() -> bool:
 class TelegramEmulator:
     """A running (after :meth:`start`) emulator process bound to 127.0.0.1."""
 
-    def __init__(self, token: str = DEFAULT_TOKEN, *, startup_timeout: float = 15.0) -> None:
+    def __init__(self, token: str = DEFAULT_TOKEN, *, startup_timeout: float = 15.0, port: int = 0) -> None:
         self.token = token
+        self.wanted_port = port  # 0: a free one
         self.startup_timeout = startup_timeout
         self.port: int | None = None
         self.returncode: int | None = None
@@ -81,14 +82,14 @@ class TelegramEmulator:
 
     # ---- process ------------------------------------------------------------------------------
     def start(self) -> TelegramEmulator:
-        """Start ``node launcher.js 0`` and wait (bounded) for its ``READY <port>`` line."""
+        """Start ``node launcher.js PORT`` (0: a free port) and wait (bounded) for its ``READY <port>`` line."""
         if self._proc is not None:
             raise RuntimeError("emulator already started")
         node = shutil.which("node")
         if node is None:
             raise RuntimeError("node is not on PATH")
         self._proc = subprocess.Popen(
-            [node, str(LAUNCHER), "0"],
+            [node, str(LAUNCHER), str(self.wanted_port)],
             cwd=EMULATOR_DIR,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -465,3 +465,22 @@ def test_an_empty_index_searches_to_nothing(tmp_path: Path) -> None:
     assert (
         LexicalIndex(Registry(tmp_path / "index.sqlite3")).search("Iran", 5, ["Reuters"]) == []
     )  # loaded from the file
+
+
+def test_a_save_cut_short_leaves_nothing_behind_for_long(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from rag.index.bm25.files import ABANDONED
+
+    index = lexical_of(tmp_path / "index.sqlite3")
+    index.refresh()
+    killed = tmp_path / "index.bm25.npz.x1y2z3.tmp"  # what a save killed half-way leaves
+    in_progress = tmp_path / "index.bm25.npz.a1b2c3.tmp"  # another process's save, going on now
+    for tmp in (killed, in_progress):
+        tmp.write_bytes(b"half a file")
+    old = time.time() - ABANDONED - 60
+    os.utime(killed, (old, old))
+    index.registry.replace_article(ARTICLES[0], chunk_article(ARTICLES[0]))  # a new state: the next save sweeps
+    index.refresh()
+    assert not killed.exists() and in_progress.exists()

@@ -254,3 +254,29 @@ def test_help_needs_no_model() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["list"], "newsbot: no index at {d}/typo — check --data-dir (or NEWSBOT_DATA_DIR), or make one with "),
+        (["remove", "x"], "newsbot: no index at {d}/typo — check --data-dir (or NEWSBOT_DATA_DIR), or make one with "),
+        (["check"], "newsbot: no index at {d}/typo — check --data-dir (or NEWSBOT_DATA_DIR), or make one with "),
+    ],
+)
+def test_reading_a_mistyped_data_dir_makes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], message: str
+) -> None:
+    assert main(["--data-dir", str(tmp_path / "typo"), *argv]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and err.startswith(message.format(d=tmp_path))
+    assert not (tmp_path / "typo").exists()
+
+
+@pytest.mark.parametrize("argv", [["ask", "What did Dedov say about Oman?"], ["ingest", "seeds"], ["list"]])
+def test_a_data_dir_that_is_a_file_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path, argv) -> None:
+    (tmp_path / "afile").write_text("not a folder")
+    assert main(["--data-dir", str(tmp_path / "afile"), *argv]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1, err
+    assert f"{tmp_path}/afile is a file, not a folder" in err or f"no index at {tmp_path}/afile" in err

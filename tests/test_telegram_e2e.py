@@ -544,3 +544,45 @@ async def test_a_hard_killed_bot_answers_every_queued_question_once_after_a_rest
     assert code == 0, err[-2000:]
     assert sorted(counts) == chats  # none lost …
     assert set(counts.values()) == {1}, {c: n for c, n in counts.items() if n != 1}  # … none answered twice
+
+
+@pytest.mark.asyncio
+async def test_newsbot_telegram_without_a_network_retries_a_line_at_a_time_until_it_comes_back(tmp_path: Path) -> None:
+    """Started while the Bot API cannot be reached, the bot says so a line a retry (no traceback), keeps trying,
+    and answers once the server is there."""
+    from tests.emulator import prerequisites_missing
+
+    if prerequisites_missing():
+        pytest.skip(prerequisites_missing() or "")
+    port = free_port()
+    emu = TelegramEmulator(port=port)
+    empty = tmp_path / "no-seeds"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    env.update(
+        TELEGRAM_BOT_TOKEN=emu.token,
+        NEWSBOT_TELEGRAM_BASE_URL=f"http://127.0.0.1:{port}",
+        NEWSBOT_DATA_DIR=str(tmp_path / "data"),
+        NEWSBOT_SEEDS_DIR=str(empty),
+    )
+    proc = newsbot(["telegram"], env)
+    try:
+        await asyncio.sleep(4.0)  # no server: the first retries
+        assert proc.poll() is None
+        with emu:
+            for _ in range(600):  # bounded: 60 s for the retries to find the server
+                if await emu.commands() or proc.poll() is not None:
+                    break
+                await asyncio.sleep(0.1)
+            [start] = await say(emu, 109, "/start", count=1)
+            code, err = stop(proc, signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert start.text.startswith("Hello! I have no articles yet")
+    assert code == 0
+    lines = err.splitlines()
+    assert "Traceback" not in err
+    assert sum("cannot reach Telegram" in line for line in lines) >= 2  # a line a retry …
+    seeding = ("Empty index: indexing the seed articles", f"newsbot: {empty}: no .txt")  # (an empty seeds dir)
+    assert all(line.startswith(("WARNING ", "INFO ", *seeding)) for line in lines), lines  # … and nothing else

@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import httpx
 from telegram import Update
-from telegram.error import InvalidToken
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -152,13 +153,27 @@ class RedactToken(logging.Filter):
         return True
 
 
+class OneLineNetworkErrors(logging.Filter):
+    """A lost network is a line a retry, not a traceback: a record carrying a network error (python-telegram-bot's
+    or httpx's) keeps its message, with the error's name and text, and loses the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, NetworkError | httpx.HTTPError | OSError):
+            record.msg, record.args = f"{record.getMessage()} ({type(exc).__name__}: {exc})", None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def protect_token(token: str) -> None:
     """Keep the token out of the logs: httpx logs request URLs (which hold it) at INFO, so it stays at
-    WARNING, and every root handler redacts it from whatever else might carry it."""
+    WARNING, and every root handler redacts it from whatever else might carry it (and puts network errors on
+    one line)."""
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    redact = RedactToken(token)
+    redact, one_line = RedactToken(token), OneLineNetworkErrors()
     for handler in logging.getLogger().handlers:
+        handler.addFilter(one_line)  # first: the token is then redacted from the line it makes
         handler.addFilter(redact)
 
 
@@ -177,7 +192,8 @@ def run_telegram(
     try:
         if webhook_url is None:
             log.info("polling %s for updates", settings.telegram_base_url)
-            app.run_polling(allowed_updates=Update.ALL_TYPES)
+            # bootstrap_retries=-1: without a network at start, retry (with backoff) until it comes back
+            app.run_polling(allowed_updates=Update.ALL_TYPES, bootstrap_retries=-1)
             return 0
         if secret_token is None and settings.webhook_secret is not None:
             secret_token = settings.webhook_secret.get_secret_value()
@@ -190,6 +206,7 @@ def run_telegram(
             webhook_url=webhook_url,
             secret_token=secret_token or secrets.token_urlsafe(32),
             allowed_updates=Update.ALL_TYPES,
+            bootstrap_retries=-1,
         )
         return 0
     except InvalidToken:  # its message quotes the token: never let it reach a terminal or a log

@@ -72,6 +72,6 @@ class RetryingLimiter(BaseRateLimiter[dict[str, Any]]):
                 if attempt == attempts:
                     raise
                 delay = self.base_delay * 2 ** (attempt - 1)
-                log.warning("%s: %s, retrying in %.1f s", endpoint, exc.message, delay)
+                log.warning("%s: cannot reach Telegram (%s), retrying in %.1f s", endpoint, exc.message, delay)
             await self.sleep(delay)
         raise AssertionError("unreachable")  # the loop returns or raises

@@ -72,6 +72,8 @@ class Registry:
             self.db = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
         except (OSError, sqlite3.DatabaseError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            if path.parent.exists() and not path.parent.is_dir():
+                reason = f"{path.parent} is a file, not a folder"
             raise IndexUnavailable(
                 f"cannot open the index at {path} ({reason}) — give a data dir newsbot can write (--data-dir or "
                 "NEWSBOT_DATA_DIR)"

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
@@ -64,6 +65,7 @@ def save(
             arrays[f"{name}.{array}"] = getattr(postings, array)
         arrays[f"{name}.rowids"] = rows.rowids
         arrays[f"{name}.idents"] = _text(json.dumps(rows.idents))
+    _sweep(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -75,6 +77,22 @@ def save(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+ABANDONED = 600.0  # seconds after which a temporary file beside the index is a killed save's, not one in progress
+
+
+def _sweep(path: Path) -> None:
+    """Delete the temporary files a killed save left beside `path` (those not written to for ABANDONED seconds:
+    another process may be saving right now)."""
+    now = time.time()
+    for tmp in path.parent.glob(path.name + ".*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > ABANDONED:
+                tmp.unlink()
+                log.info("deleted %s, left by a save that did not finish", tmp)
+        except OSError:  # gone meanwhile, or not ours to delete
+            pass
 
 
 def load(path: Path, key: str, names: Sequence[str]) -> dict[str, Bm25Index] | None:
