@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         description="Chunks a process keeps in memory (~2 KB each; 0 = none); a serving one reads them all first "
         "when the index holds no more.",
     )
+    exact_limit: int = Field(
+        defaults.EXACT_LIMIT,
+        ge=0,
+        description="Chunks up to which dense search compares every vector (exact, the same in every process); "
+        "above, Chroma's HNSW searches. 0 = always HNSW.",
+    )
     fetch_timeout: float = Field(defaults.FETCH_TIMEOUT, gt=0, description="Seconds to wait for a URL.")
     log_level: str = Field("WARNING", description="Logging level when -v is not given.")
     # --- Chat model (optional generative answers; see docs/llm.md) ---
@@ -93,4 +99,5 @@ class Settings(BaseSettings):
             batch_size=self.batch_size,
             answer_cache_size=self.answer_cache_size,
             chunk_cache=self.chunk_cache,
+            exact_limit=self.exact_limit,
         )

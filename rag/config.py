@@ -15,6 +15,7 @@ ANSWER_CACHE_SIZE = 256  # answers kept for repeated questions
 CHUNK_CACHE = 200_000  # chunks a process keeps in memory (~2 KB each)
 FETCH_TIMEOUT = 15.0  # seconds a URL may take
 LLM_TIMEOUT = 60.0  # seconds one chat-model answer may take before the extractive answer is given
+EXACT_LIMIT = 20_000  # chunks up to which dense search compares every vector (rag/index/exact.py)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class PipelineConfig:
     batch_size: int = BATCH_SIZE
     answer_cache_size: int = ANSWER_CACHE_SIZE
     chunk_cache: int = CHUNK_CACHE
+    exact_limit: int = EXACT_LIMIT
     chat: ChatSetup | None = None  # None: extractive answers only
 
     def with_chat(self, chat: ChatSetup) -> PipelineConfig:

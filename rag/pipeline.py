@@ -20,9 +20,10 @@ from rag.answer import REFUSAL
 from rag.answer.cache import AnswerCache
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.background import InBackground
-from rag.config import PipelineConfig
+from rag.config import EXACT_LIMIT, PipelineConfig
 from rag.errors import ArticleUnreadable, BadQuestion, ConfigError, IndexUnavailable
 from rag.index.chunks import ChunkReader
+from rag.index.exact import ExactSearch
 from rag.index.lexical import LexicalIndex
 from rag.index.lock import WriterLock
 from rag.index.registry import Registry
@@ -56,6 +57,8 @@ class VectorStore(Protocol):
     def delete(self, chunk_ids: Sequence[str]) -> None: ...
 
     def missing(self, chunk_ids: Sequence[str]) -> list[str]: ...
+
+    def vectors(self, chunk_ids: Sequence[str]) -> dict[str, list[float]]: ...
 
     def search(self, vector: Sequence[float], k: int) -> list[tuple[str, float]]: ...
 
@@ -123,6 +126,7 @@ class Pipeline:
         store: VectorStore,
         registry: Registry,
         chunk_cache: int | None = None,
+        exact_limit: int = EXACT_LIMIT,
         answerer: Answerer | None = None,
         condenser: Condenser = resolve_followup,
         retrieval: RetrievalConfig | None = None,
@@ -134,7 +138,15 @@ class Pipeline:
         self.registry = registry
         self.lexical = LexicalIndex(registry)
         self.chunks = ChunkReader(registry) if chunk_cache is None else ChunkReader(registry, chunk_cache)
-        self.retriever = HybridRetriever(embedder, store, self.lexical, self.chunks, retrieval)  # type: ignore[arg-type]
+        self.exact = ExactSearch(registry, exact_limit)
+        self.retriever = HybridRetriever(
+            embedder,  # type: ignore[arg-type]
+            store,  # type: ignore[arg-type]
+            self.lexical,
+            self.chunks,
+            retrieval,
+            self.exact,
+        )
         self.answerer = answerer or ExtractiveAnswerer(idf=self.lexical.idf, analysis=self.chunks.analysis)
         self.condenser = condenser
         self.ingest_config = ingest_config or IngestConfig()
@@ -165,6 +177,7 @@ class Pipeline:
             store=ChromaStore(path=config.chroma_path, url=config.chroma_url),
             registry=Registry(config.registry_path),
             chunk_cache=config.chunk_cache,
+            exact_limit=config.exact_limit,
             cache=AnswerCache(config.answer_cache_size) if config.answer_cache_size > 0 else None,
         )
         if config.chat is not None:
@@ -240,6 +253,8 @@ class Pipeline:
         if report.added or report.replaced or not self.lexical.saved_is_current(read=False):
             self.lexical.refresh()  # BM25 of the new version, saved: answering processes load it, not build it
         self.registry.fill_analysis()  # chunks another stemmer or sentence splitter indexed get this one's
+        if self.registry.chunk_count() <= self.exact.limit:
+            self.registry.fill_vectors(self.store.vectors)  # an index from before the registry kept vectors
         report.seconds = time.perf_counter() - started
         log.info(
             "ingest: %d added, %d replaced, %d unchanged (%d vectors restored), %d failed, %d chunks in %.1f s",
@@ -316,7 +331,7 @@ class Pipeline:
             mine = vectors[i : i + len(chunks)]
             i += len(chunks)
             self.store.upsert(chunks, mine)  # 1. vectors (idempotent: ids are deterministic)
-            self.registry.replace_article(article, chunks)  # 2. commit point; the old version's vectors listed
+            self.registry.replace_article(article, chunks, mine)  # 2. commit point; the old version's vectors listed
             self._drop_stale()  # 3. the old version's vectors
             (report.replaced if existed else report.added).append(article.doc_id)
             report.chunks += len(chunks)
@@ -391,6 +406,7 @@ class Pipeline:
         vectors = InBackground(self.store.warm, name="newsbot-warm")
         self.embedder.embed_query("warm-up")
         self.lexical.refresh()
+        self.exact.warm()
         read = self.chunks.preload()
         vectors.settle()
         return read

@@ -74,6 +74,7 @@ def test_a_server_outage_is_an_error_line_for_each_question_it_meets_and_then_go
     command = [str(CHROMA), "run", "--host", LOOPBACK, "--port", str(port), "--path", str(tmp_path / "server")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
     env["NEWSBOT_CHROMA_URL"] = f"http://{LOOPBACK}:{port}"
+    env["NEWSBOT_EXACT_LIMIT"] = "0"  # every question searches the server (a small index is otherwise searched here)
     data = str(tmp_path / "data")
     questions = iter(
         [

@@ -138,11 +138,11 @@ def test_interrupted_ingest_then_rerun_equals_a_clean_run(tmp_path: Path) -> Non
     real_replace = crashing.lexical.registry.replace_article
     calls = {"n": 0}
 
-    def replace_then_crash(a, chunks):
+    def replace_then_crash(a, chunks, *rest):
         calls["n"] += 1
         if calls["n"] == 3:  # vectors of doc2 are in Chroma, its commit never happens
             raise Crash()
-        real_replace(a, chunks)
+        real_replace(a, chunks, *rest)
 
     crashing.lexical.registry.replace_article = replace_then_crash  # type: ignore[method-assign]
     with pytest.raises(Crash):

@@ -156,7 +156,10 @@ def test_an_unchanged_article_whose_vectors_are_gone_is_embedded_again(
     assert pipeline.check().sound
 
 
-def test_a_damaged_vector_index_is_one_line_and_repaired(seeded_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_damaged_vector_index_is_one_line_and_repaired(
+    seeded_copy: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSBOT_EXACT_LIMIT", "0")  # questions go to the vector store (a small index: exact here)
     damaged = seeded_copy / "chroma" / "chroma.sqlite3"
     damaged.write_bytes(b"\0" * 4096 + damaged.read_bytes()[4096:])  # its header overwritten
     code = main(["--data-dir", str(seeded_copy), "ask", "What did Dedov say about Oman?"])
@@ -192,3 +195,44 @@ def test_the_index_file_is_sqlite_and_its_stale_list_is_empty_after_a_clean_run(
     db = sqlite3.connect(seeded_copy / "index.sqlite3")
     assert db.execute("SELECT count(*) FROM stale_vectors").fetchone() == (0,)
     db.close()
+
+
+ASK_IN_A_FRESH_PROCESS = """
+import json, sys
+from pathlib import Path
+from tests.conftest import FakeEmbedder, make_pipeline
+pipeline = make_pipeline(Path(sys.argv[1]), FakeEmbedder())
+questions = [json.loads(line)["question"] for line in open(sys.argv[2], encoding="utf-8")][:60]
+answers = [pipeline.ask(q) for q in questions]
+print(json.dumps([[a.text, [c.text for c in a.citations], [p.chunk.chunk_id for p in a.passages]] for a in answers]))
+"""
+
+
+@pytest.fixture(scope="module")
+def multihop_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 609 MultiHop-RAG articles (16,600 chunks) indexed with the fake embedder: large enough for the vector
+    index's approximate search to matter."""
+    from tests.conftest import FakeEmbedder
+
+    data = tmp_path_factory.mktemp("multihop") / "data"
+    pipeline = make_pipeline(data, FakeEmbedder())
+    assert pipeline.ingest(iter_sources([str(MULTIHOP)])).chunks == 16_600
+    pipeline.close()
+    return data
+
+
+def test_the_same_questions_get_the_same_answers_in_every_process(multihop_index: Path) -> None:
+    questions = SHARED_EVAL / "multihop_rag" / "questions.jsonl"
+    runs = []
+    for _ in range(4):  # fresh processes: each opens the vector index and adds what its saved graph lacks
+        done = subprocess.run(
+            [sys.executable, "-c", ASK_IN_A_FRESH_PROCESS, str(multihop_index), str(questions)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs.append(done.stdout)
+    assert len(json.loads(runs[0])) == 60
+    assert runs[1:] == [runs[0]] * 3  # byte for byte: answers, citations and every passage's rank

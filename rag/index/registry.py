@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS articles (
     url TEXT, content_hash TEXT NOT NULL, chunks INTEGER NOT NULL, text TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL, doc_id TEXT NOT NULL,
-    start INTEGER NOT NULL, "end" INTEGER NOT NULL, paragraphs TEXT NOT NULL, stems TEXT, sentences TEXT);
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, paragraphs TEXT NOT NULL, stems TEXT, sentences TEXT,
+    vector BLOB);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, title, source, tokenize='porter unicode61 remove_diacritics 2');
@@ -43,6 +44,13 @@ CREATE TABLE IF NOT EXISTS removed (doc_id TEXT PRIMARY KEY, at REAL NOT NULL);
 """
 # The columns of what the index computed of each chunk, and the meta key naming the version that wrote them.
 _ANALYSIS = {"stems": ("stemmer", STEMMER_VERSION), "sentences": ("sentences", ANALYSIS_VERSION)}
+
+
+def vector_bytes(vector: Any) -> bytes:
+    """A vector as the registry keeps it: float32, native byte order."""
+    import numpy as np
+
+    return np.asarray(vector, dtype=np.float32).tobytes()
 
 
 def unwritable(path: Path, exc: BaseException) -> IndexUnavailable:
@@ -80,6 +88,7 @@ class Registry:
             ) from None
         try:
             self.db.executescript(_SCHEMA)
+            self._add_vector_column()
             self._forget_other_analyses()
         except sqlite3.DatabaseError as exc:
             self.db.close()
@@ -87,6 +96,13 @@ class Registry:
                 f"cannot open the index at {path} ({exc}) — check the data dir (--data-dir or NEWSBOT_DATA_DIR)"
             ) from None
         self._derived: tuple[int, dict[str, Any]] = (-1, {})  # (index version, values read from it: of_version)
+
+    def _add_vector_column(self) -> None:
+        """Indexes written before the registry kept each chunk's vector get the column (filled by the next ingest)."""
+        if "vector" not in {row[1] for row in self.db.execute("PRAGMA table_info(chunks)")}:
+            with self.transaction():
+                if "vector" not in {row[1] for row in self.db.execute("PRAGMA table_info(chunks)")}:
+                    self.db.execute("ALTER TABLE chunks ADD COLUMN vector BLOB")
 
     def _forget_other_analyses(self) -> None:
         """Forget the stems and sentences another stemmer or sentence splitter wrote (`fill_analysis` writes them
@@ -150,16 +166,17 @@ class Registry:
         return [r[0] for r in self.all("SELECT chunk_id FROM chunks WHERE doc_id=? ORDER BY id", (doc_id,))]
 
     # --- writes ---------------------------------------------------------------------------
-    def replace_article(self, article: Article, chunks: Sequence[Chunk]) -> None:
-        """Make `article` and its chunks the indexed ones, atomically (with their FTS5 rows, stems and sentences)."""
+    def replace_article(self, article: Article, chunks: Sequence[Chunk], vectors: Any = None) -> None:
+        """Make `article` and its chunks the indexed ones, atomically (with their FTS5 rows, stems and sentences,
+        and, when given, their vectors: one row each)."""
         with self.lock, self.transaction():
             kept = {c.chunk_id for c in chunks}
             self._mark_stale([cid for cid in self._chunk_ids(article.doc_id) if cid not in kept])
             self._delete(article.doc_id)
-            for c in chunks:
+            for i, c in enumerate(chunks):
                 cur = self.db.execute(
-                    'INSERT INTO chunks (chunk_id, doc_id, start, "end", paragraphs, stems, sentences) '
-                    "VALUES (?,?,?,?,?,?,?)",
+                    'INSERT INTO chunks (chunk_id, doc_id, start, "end", paragraphs, stems, sentences, vector) '
+                    "VALUES (?,?,?,?,?,?,?,?)",
                     (
                         c.chunk_id,
                         c.doc_id,
@@ -168,6 +185,7 @@ class Registry:
                         ",".join(map(str, c.paragraphs)),
                         encode_stems(c.text),
                         encode_sentences(c.text),
+                        vector_bytes(vectors[i]) if vectors is not None else None,
                     ),
                 )
                 self.db.execute(
@@ -218,6 +236,35 @@ class Registry:
 
     def _mark_stale(self, chunk_ids: Sequence[str]) -> None:
         self.db.executemany("INSERT OR IGNORE INTO stale_vectors VALUES (?)", [(c,) for c in chunk_ids])
+
+    def vectors(self) -> tuple[list[str], bytes, int] | None:
+        """Every chunk's id and vector as the registry keeps them (float32, back to back, in id order), and the
+        number of chunks; None when some chunk has none (an index from before the registry kept them)."""
+        with self.lock, self.transaction("BEGIN"):
+            if self.db.execute("SELECT 1 FROM chunks WHERE vector IS NULL LIMIT 1").fetchone():
+                return None
+            rows = self.db.execute("SELECT chunk_id, vector FROM chunks ORDER BY chunk_id").fetchall()
+        return [cid for cid, _ in rows], b"".join(v for _, v in rows), len(rows)
+
+    def fill_vectors(self, fetch: Callable[[list[str]], dict[str, list[float]]], batch: int = 2000) -> int:
+        """Keep the vectors of the chunks that lack them here (an index from before), read through `fetch` (chunk
+        ids → their vectors, from the vector store); how many were filled."""
+        filled = 0
+        while True:
+            ids = [r[0] for r in self.all("SELECT chunk_id FROM chunks WHERE vector IS NULL LIMIT ?", (batch,))]
+            if not ids:
+                return filled
+            found = fetch(ids)
+            if not found:
+                return filled  # the store lacks them too: `newsbot check --repair` embeds them again
+            with self.lock, self.transaction():
+                self.db.executemany(
+                    "UPDATE chunks SET vector = ? WHERE chunk_id = ?",
+                    [(vector_bytes(v), cid) for cid, v in found.items()],
+                )
+            filled += len(found)
+            if len(found) < len(ids):
+                return filled
 
     def all_chunk_ids(self) -> list[str]:
         """Every indexed chunk id, in the order they were written."""

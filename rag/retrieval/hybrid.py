@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from rag.background import InBackground
 from rag.index.chunks import ChunkReader
+from rag.index.exact import ExactSearch
 from rag.index.lexical import LexicalIndex
 from rag.index.vectors import ChromaStore
 from rag.question.clauses import clauses, is_compound
@@ -59,12 +60,14 @@ class HybridRetriever:
         lexical: LexicalIndex,
         chunks: ChunkReader,
         config: RetrievalConfig | None = None,
+        exact: ExactSearch | None = None,
     ) -> None:
         self.embedder = embedder
         self.vectors = vectors
         self.lexical = lexical
         self.chunks = chunks
         self.config = config or RetrievalConfig()
+        self.exact = exact  # exact nearest neighbours while the index is small (None: the vector store's search)
 
     def constraints(self, query: str) -> Constraints:
         """The indexed outlets and the dates the query names, and outlets it names that the index lacks."""
@@ -131,7 +134,8 @@ class HybridRetriever:
     def _dense(self, query: str, query_vector: Sequence[float] | None) -> list[tuple[str, float]]:
         """The nearest chunks to the query's embedding."""
         vector = query_vector if query_vector is not None else self.embedder.embed_query(query)
-        return self.vectors.search(vector, self.config.dense_candidates)
+        found = self.exact.search(vector, self.config.dense_candidates) if self.exact is not None else None
+        return found if found is not None else self.vectors.search(vector, self.config.dense_candidates)
 
     def _rest_of(self, docs: Sequence[str], known: dict[str, Chunk]) -> list[Passage]:
         """The chunks of `docs` retrieval did not rank, as passages scored 0: a question of several parts
