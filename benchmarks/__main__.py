@@ -72,10 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": header_machine,
         "load_end": machine.load_average(),
         "versions": machine.versions(),
-        "caveat": "Measured on a shared, busy machine (other engineers' jobs running): absolute times are "
-        "inflated and noisy; the ratios, each measured beside its reference in the same run, are the figures to read."
-        if busy
-        else "",
+        "caveat": "loaded" if busy else "",  # the report words it (benchmarks.report.shared_machine)
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(results, header), encoding="utf-8")

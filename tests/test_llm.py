@@ -496,7 +496,7 @@ def test_pipeline_condenses_follow_ups_with_its_condenser(seeded: Any, monkeypat
 
 # --- settings → pipeline ---------------------------------------------------------------------
 
-WATCHED = ("langchain_openai", "langchain_ollama", "langchain", "openai", "ollama", "rag.llm", "bot.llm_factory")
+WATCHED = ("langchain_openai", "langchain_ollama", "langchain", "openai", "ollama", "rag.answer.llm", "bot.chat_model")
 
 
 @pytest.mark.slow
