@@ -20,10 +20,16 @@ def paragraphs_label(numbers: tuple[int, ...]) -> str:
     return f"paragraphs {numbers[0]}–{numbers[-1]}"
 
 
-def source_line(c: Citation) -> str:
-    """'[1] Title — Source, 2025-11-01, paragraph 12'."""
+def source_details(c: Citation) -> str:
+    """' — Source, 2025-11-01, paragraph 12' (empty when nothing is known)."""
     bits = [b for b in (c.source, (c.published or "")[:10], paragraphs_label(c.paragraphs)) if b]
-    return f"[{c.n}] {c.title or c.doc_id}" + (f" — {', '.join(bits)}" if bits else "")
+    return f" — {', '.join(bits)}" if bits else ""
+
+
+def source_line(c: Citation) -> str:
+    """'[1] Title — Source, 2025-11-01, paragraph 12 <https://…>' (the URL where the article came from the web)."""
+    link = f" <{c.url}>" if c.url else ""
+    return f"[{c.n}] {c.title or c.doc_id}{source_details(c)}{link}"
 
 
 def shorten(text: str, limit: int = PASSAGE_PREVIEW) -> str:
@@ -66,12 +72,13 @@ def citation_dict(c: Citation) -> dict[str, Any]:
         "text": c.text,
         "start": c.start,
         "end": c.end,
+        "url": c.url,
     }
 
 
 def citation_from_dict(data: Mapping[str, Any]) -> Citation:
     """The inverse of `citation_dict`: paragraphs, a list in JSON, come back as a tuple."""
-    return Citation(**{**data, "paragraphs": tuple(data["paragraphs"])})
+    return Citation(**{**data, "paragraphs": tuple(data["paragraphs"]), "url": data.get("url")})
 
 
 def answer_dict(answer: Answer, qid: str | None = None) -> dict[str, Any]:

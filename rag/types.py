@@ -52,6 +52,7 @@ class Chunk:
     title: str = ""
     source: str = ""
     published: str | None = None
+    url: str | None = None  # the article's, where it came from the web
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Citation:
     start: int
     end: int
     paragraphs: tuple[int, ...]
+    url: str | None = None  # the article's, where it came from the web
 
 
 @dataclass(frozen=True)

@@ -280,3 +280,22 @@ def test_a_data_dir_that_is_a_file_is_one_line(capsys: pytest.CaptureFixture[str
     out, err = capsys.readouterr()
     assert out == "" and len(err.splitlines()) == 1, err
     assert f"{tmp_path}/afile is a file, not a folder" in err or f"no index at {tmp_path}/afile" in err
+
+
+def test_a_citation_of_a_fetched_article_carries_its_url(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    corpus = tmp_path / "c.jsonl"
+    record = {
+        "id": "port",
+        "title": "Port reopens",
+        "text": "The port of Westhaven reopened on Monday after the storm.",
+        "url": "https://news.example/port",
+    }
+    corpus.write_text(json.dumps(record) + "\n")
+    data = str(tmp_path / "data")
+    assert main(["--data-dir", data, "ingest", str(corpus)]) == 0
+    capsys.readouterr()
+    assert main(["--data-dir", data, "ask", "--json", "When did the port of Westhaven reopen?"]) == 0
+    [citation] = json.loads(capsys.readouterr().out)["citations"]
+    assert citation["url"] == "https://news.example/port"
+    assert main(["--data-dir", data, "ask", "When did the port of Westhaven reopen?"]) == 0
+    assert "[1] Port reopens — paragraph 1 <https://news.example/port>" in capsys.readouterr().out

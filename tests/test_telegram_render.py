@@ -198,3 +198,19 @@ def test_a_10000_character_paragraph_of_markup_is_split_safely() -> None:
 @pytest.mark.parametrize(("text", "expected"), [("", [""]), ("one\n\n\n\ntwo", ["one\n\ntwo"]), ("a<b", ["a&lt;b"])])
 def test_text_messages(text: str, expected: list[str]) -> None:
     assert [m.html for m in text_messages(text)] == expected
+
+
+def test_a_source_with_a_url_links_its_title_and_a_cut_keeps_the_link() -> None:
+    from bot.telegram.render import Span, cut_block, source_entry
+
+    linked = Citation(1, "d", "Port <reopens>", None, "Coast News", "x", 0, 1, (2,), url="https://e.example/a?b=1&c=2")
+    html = "".join(span.html for span in source_entry(linked))
+    assert html == (
+        '<b>[1]</b> <a href="https://e.example/a?b=1&amp;c=2">Port &lt;reopens&gt;</a> — Coast News, paragraph 2'
+    )
+    plain = Citation(1, "d", "Port", None, "", "x", 0, 1, (2,))
+    assert "".join(span.html for span in source_entry(plain)) == "<b>[1]</b> Port — paragraph 2"
+    long_link = Span("word " * 40, "a", "https://e.example/x")
+    pieces = cut_block((long_link,), limit=120)
+    assert len(pieces) > 1 and all(p[0].href == "https://e.example/x" for p in pieces)
+    assert all(len("".join(span.html for span in p)) <= 120 for p in pieces)

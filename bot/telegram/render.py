@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.render import source_line
+from bot.render import source_details
 from rag.types import Answer, Citation
 
 LIMIT = 4096  # Telegram's limit for one message's text
@@ -23,16 +23,23 @@ NO_SOURCES = "No sources yet: ask a question first."
 
 @dataclass(frozen=True)
 class Span:
-    """A run of text and its one HTML tag (b, i, code, blockquote), or None for plain text."""
+    """A run of text and its one HTML tag (b, i, code, blockquote, or a with `href`), or None for plain text."""
 
     text: str
     tag: str | None = None
+    href: str | None = None  # the link of an "a" span
 
     @property
     def html(self) -> str:
         """The span as escaped HTML."""
         escaped = html.escape(self.text, quote=False)
+        if self.tag == "a" and self.href:
+            return f'<a href="{html.escape(self.href, quote=True)}">{escaped}</a>'
         return f"<{self.tag}>{escaped}</{self.tag}>" if self.tag else escaped
+
+    def with_text(self, text: str) -> Span:
+        """The same markup around other text."""
+        return Span(text, self.tag, self.href)
 
 
 Block = tuple[Span, ...]
@@ -63,7 +70,7 @@ def block_plain(block: Block) -> str:
 
 def _pieces(span: Span, limit: int) -> Iterable[str]:
     """The span's text in tokens (a word and its trailing space); a token too long alone is cut by characters."""
-    room = limit - tg_len(Span("", span.tag).html)
+    room = limit - tg_len(span.with_text("").html)
     for token in _TOKEN.findall(span.text):
         while tg_len(html.escape(token, quote=False)) > room:
             cut = room
@@ -84,16 +91,16 @@ def cut_block(block: Block, limit: int = LIMIT) -> list[Block]:
     used = 0
     for span in block:
         for token in _pieces(span, limit):
-            same_run = bool(current) and current[-1].tag == span.tag
-            cost = tg_len(html.escape(token, quote=False)) + (0 if same_run else tg_len(Span("", span.tag).html))
+            same_run = bool(current) and (current[-1].tag, current[-1].href) == (span.tag, span.href)
+            cost = tg_len(html.escape(token, quote=False)) + (0 if same_run else tg_len(span.with_text("").html))
             if current and used + cost > limit:
                 pieces.append(_rstrip(current))
                 current, used, same_run = [], 0, False
-                cost = tg_len(Span(token, span.tag).html)
+                cost = tg_len(span.with_text(token).html)
             if same_run:
-                current[-1] = Span(current[-1].text + token, span.tag)
+                current[-1] = span.with_text(current[-1].text + token)
             else:
-                current.append(Span(token, span.tag))
+                current.append(span.with_text(token))
             used += cost
     if current:
         pieces.append(_rstrip(current))
@@ -103,7 +110,7 @@ def cut_block(block: Block, limit: int = LIMIT) -> list[Block]:
 def _rstrip(spans: list[Span]) -> Block:
     """A cut piece without the space it was cut at."""
     last = spans[-1]
-    return (*spans[:-1], Span(last.text.rstrip(), last.tag)) if last.text.strip() else tuple(spans)
+    return (*spans[:-1], last.with_text(last.text.rstrip())) if last.text.strip() else tuple(spans)
 
 
 def pack(blocks: Sequence[Block], limit: int = LIMIT) -> list[Outgoing]:
@@ -143,9 +150,15 @@ def with_markers(text: str) -> Block:
 
 
 def source_entry(c: Citation) -> list[Span]:
-    """'[1] Title — Source, date, paragraphs 3–5' with its number in bold."""
-    number = f"[{c.n}]"
-    return [Span(number, "b"), Span(source_line(c)[len(number) :])]
+    """'[1] Title — Source, date, paragraphs 3–5' with its number in bold and its title linked to the article
+    where its URL is known."""
+    title = c.title or c.doc_id
+    return [
+        Span(f"[{c.n}]", "b"),
+        Span(" "),
+        Span(title, "a", c.url) if c.url else Span(title),
+        Span(source_details(c)),
+    ]
 
 
 def answer_blocks(answer: Answer) -> list[Block]:

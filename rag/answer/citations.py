@@ -13,7 +13,7 @@ MARKER = re.compile(r"\[(\d+)\]")
 def citation_for(n: int, passage: Passage) -> Citation:
     """The numbered citation of a passage: its text exactly as it stands in the article."""
     c = passage.chunk
-    return Citation(n, c.doc_id, c.title, c.published, c.source, c.text, c.start, c.end, c.paragraphs)
+    return Citation(n, c.doc_id, c.title, c.published, c.source, c.text, c.start, c.end, c.paragraphs, c.url)
 
 
 def number_passages(passages: Sequence[Passage]) -> dict[int, Passage]:

@@ -89,7 +89,7 @@ class ChunkReader:
             articles = {
                 doc_id: rest
                 for doc_id, *rest in registry.db.execute(
-                    f"SELECT doc_id, text, title, source, published FROM articles "
+                    f"SELECT doc_id, text, title, source, published, url FROM articles "
                     f"WHERE doc_id IN ({','.join('?' * len(docs))})",
                     docs,
                 )
@@ -98,8 +98,8 @@ class ChunkReader:
         out = []
         for cid, doc_id, start, end, paras, stems, sentences in rows:
             if doc_id in articles:
-                text, title, source, published = articles[doc_id]
+                text, title, source, published, url = articles[doc_id]
                 numbers = tuple(int(p) for p in paras.split(",") if p)
-                out.append(Chunk(cid, doc_id, text[start:end], start, end, numbers, title, source, published))
+                out.append(Chunk(cid, doc_id, text[start:end], start, end, numbers, title, source, published, url))
                 stored[cid] = (stems, sentences)
         return out

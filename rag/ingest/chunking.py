@@ -86,6 +86,7 @@ def chunk_article(article: Article, config: ChunkingConfig | None = None) -> lis
                 title=article.title,
                 source=article.source,
                 published=article.published,
+                url=article.url,
             )
         )
     return chunks
