@@ -31,6 +31,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data-dir", help="index directory (default: $NEWSBOT_DATA_DIR or ./data)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="-v: info logs, -vv: debug logs")
+    p.add_argument(
+        "--now", metavar="YYYY-MM-DD", help="the date questions are asked on (default: $NEWSBOT_NOW or today)"
+    )
     p.add_argument("--version", action="version", version=f"newsbot {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -301,6 +304,8 @@ def load_settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
     if args.data_dir:
         overrides["data_dir"] = args.data_dir
+    if args.now:
+        overrides["now"] = args.now
     return Settings(**overrides)
 
 
@@ -314,8 +319,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args)
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = "NEWSBOT_" + str(first["loc"][0]).upper() if first["loc"] else "a setting"
-        error(f"bad setting {name}: {first['msg']} — fix it in the environment or .env")
+        field = str(first["loc"][0]) if first["loc"] else ""
+        if field and getattr(args, field, None):  # given on the command line
+            error(f"bad --{field.replace('_', '-')}: {first['msg']} — fix the option")
+        else:
+            name = "NEWSBOT_" + field.upper() if field else "a setting"
+            error(f"bad setting {name}: {first['msg']} — fix it in the environment or .env")
         return 2
     configure_logging(args.verbose, settings.log_level)
     try:

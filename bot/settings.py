@@ -5,6 +5,7 @@ Only entry points build it; `rag/` receives plain values.
 
 from __future__ import annotations
 
+from datetime import date
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
         ge=0,
         description="Chunks up to which dense search compares every vector (exact, the same in every process); "
         "above, Chroma's HNSW searches. 0 = always HNSW.",
+    )
+    now: date | None = Field(
+        None, description="The date questions are asked on ('yesterday', 'the latest'), YYYY-MM-DD; unset = today."
     )
     fetch_timeout: float = Field(defaults.FETCH_TIMEOUT, gt=0, description="Seconds to wait for a URL.")
     log_level: str = Field("WARNING", description="Logging level when -v is not given.")
@@ -100,4 +104,5 @@ class Settings(BaseSettings):
             answer_cache_size=self.answer_cache_size,
             chunk_cache=self.chunk_cache,
             exact_limit=self.exact_limit,
+            now=self.now,
         )

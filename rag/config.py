@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ class PipelineConfig:
     answer_cache_size: int = ANSWER_CACHE_SIZE
     chunk_cache: int = CHUNK_CACHE
     exact_limit: int = EXACT_LIMIT
+    now: date | None = None  # what "yesterday" and "the latest" are relative to; None: the day it is
     chat: ChatSetup | None = None  # None: extractive answers only
 
     def with_chat(self, chat: ChatSetup) -> PipelineConfig:

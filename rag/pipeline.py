@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from rag.answer import REFUSAL
@@ -127,6 +128,7 @@ class Pipeline:
         registry: Registry,
         chunk_cache: int | None = None,
         exact_limit: int = EXACT_LIMIT,
+        today: Callable[[], date] = date.today,
         answerer: Answerer | None = None,
         condenser: Condenser = resolve_followup,
         retrieval: RetrievalConfig | None = None,
@@ -146,6 +148,7 @@ class Pipeline:
             self.chunks,
             retrieval,
             self.exact,
+            today,
         )
         self.answerer = answerer or ExtractiveAnswerer(idf=self.lexical.idf, analysis=self.chunks.analysis)
         self.condenser = condenser
@@ -178,6 +181,7 @@ class Pipeline:
             registry=Registry(config.registry_path),
             chunk_cache=config.chunk_cache,
             exact_limit=config.exact_limit,
+            today=(lambda: now) if (now := config.now) is not None else date.today,
             cache=AnswerCache(config.answer_cache_size) if config.answer_cache_size > 0 else None,
         )
         if config.chat is not None:

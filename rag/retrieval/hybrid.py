@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING
 
 from rag.background import InBackground
@@ -20,8 +21,9 @@ from rag.index.lexical import LexicalIndex
 from rag.index.vectors import ChromaStore
 from rag.question.clauses import clauses, is_compound
 from rag.question.constraints import Constraints, constraints
-from rag.question.dates import published_on
+from rag.question.dates import publication_day, published_on
 from rag.question.outlets import named_sources
+from rag.question.recency import recency
 from rag.retrieval.fusion import doc_ranking, grouped, reciprocal_rank_fusion
 from rag.types import Chunk, Passage
 
@@ -46,6 +48,7 @@ class RetrievalConfig:
     clause_weight: float = 1.0  # each clause's own lexical ranking, for questions of several clauses
     article_weight: float = 1.0  # the whole-article BM25 ranking (overall, and per named outlet)
     date_boost: float = 0.01  # added to the score of an article published on a named date (±1 day)
+    recency_boost: float = 0.02  # for a question asking for the latest: times how recent (1 today, halving weekly)
     chunks_per_doc: int = 2  # passages of an article placed before the next article's
     expand_docs: int = 10  # for a question of several parts: every chunk of this many top articles is a candidate
 
@@ -61,6 +64,7 @@ class HybridRetriever:
         chunks: ChunkReader,
         config: RetrievalConfig | None = None,
         exact: ExactSearch | None = None,
+        today: Callable[[], date] | None = None,
     ) -> None:
         self.embedder = embedder
         self.vectors = vectors
@@ -68,10 +72,11 @@ class HybridRetriever:
         self.chunks = chunks
         self.config = config or RetrievalConfig()
         self.exact = exact  # exact nearest neighbours while the index is small (None: the vector store's search)
+        self.today = today  # what "yesterday" and "the latest" are relative to (None: only dates spelled out)
 
     def constraints(self, query: str) -> Constraints:
         """The indexed outlets and the dates the query names, and outlets it names that the index lacks."""
-        return constraints(query, self.lexical.registry.sources())
+        return constraints(query, self.lexical.registry.sources(), self.today() if self.today else None)
 
     def retrieve(self, query: str, query_vector: Sequence[float] | None = None) -> list[Passage]:
         """Every candidate passage for `query`, best article first."""
@@ -148,10 +153,16 @@ class HybridRetriever:
     def _rank_docs(
         self, rankings: list[list[str]], weights: list[float], chunks: dict[str, Chunk], wanted: Constraints
     ) -> list[str]:
-        """Articles by their fused ranks, those published on a date the question names lifted a little."""
+        """Articles by their fused ranks, those published on a date the question names lifted a little, and, for a
+        question asking for the latest, the recent ones by how recent they are."""
         scores = dict(reciprocal_rank_fusion(rankings, weights, self.config.rrf_k))
         if wanted.dates:
             dated = {c.doc_id for c in chunks.values() if published_on(c, wanted.dates)}
             for doc in dated & scores.keys():
                 scores[doc] += self.config.date_boost
+        if wanted.latest and self.today is not None:
+            today = self.today()
+            published = {c.doc_id: c.published for c in chunks.values() if c.published}
+            for doc in published.keys() & scores.keys():
+                scores[doc] += self.config.recency_boost * recency(publication_day(published[doc]), today)
         return sorted(scores, key=lambda d: (-scores[d], d))
