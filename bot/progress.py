@@ -15,7 +15,7 @@ def ingest_with_progress(pipeline: Pipeline, sources: list[str], settings: Setti
     """Ingest `sources`, drawing articles and chunks done on stderr unless quiet."""
     from rag.ingest.loaders import iter_sources
 
-    items = iter_sources(sources, timeout=settings.fetch_timeout)
+    items = iter_sources(sources, timeout=settings.fetch_timeout, allow_private_urls=settings.allow_private_urls)
     if quiet:
         return pipeline.ingest(items)
     from rich.console import Console

@@ -150,6 +150,12 @@ def test_jsonl_round_trip(
             1,
             "newsbot: /no/such/file.txt: no such file or directory — check the path\n",
         ),
+        (
+            ["ingest", "http://2130706433:9/x"],  # 127.0.0.1, written as one number
+            1,
+            "newsbot: http://2130706433:9/x: cannot fetch — check the address "
+            "(newsbot fetches public http and https pages only)\n",
+        ),
     ],
 )
 def test_bad_input_one_line_and_index_unchanged(

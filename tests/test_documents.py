@@ -211,15 +211,20 @@ def http_base() -> Iterator[str]:
     server.server_close()
 
 
+def fetched(*urls: str, timeout: float = 15.0) -> list:
+    """What the loaders make of URLs on this test's server (on 127.0.0.1, so private addresses are allowed)."""
+    return list(iter_sources(list(urls), timeout=timeout, allow_private_urls=True))
+
+
 def test_url_html(http_base: str) -> None:
-    article = only_article(list(iter_sources([f"{http_base}/port.html"])))
+    article = only_article(fetched(f"{http_base}/port.html"))
     assert article.url == f"{http_base}/port.html"
     assert article.doc_id.startswith("127.0.0.1-port-")
     assert "first ferries sailed at dawn" in article.text
 
 
 def test_url_text_in_seed_shape(http_base: str) -> None:
-    article = only_article(list(iter_sources([f"{http_base}/seed.txt"])))
+    article = only_article(fetched(f"{http_base}/seed.txt"))
     assert article.published == "2025-11-01T19:37:00"
     assert article.text == only_article(list(iter_path(SEED_FILE))).text
 
@@ -232,11 +237,11 @@ def test_url_text_in_seed_shape(http_base: str) -> None:
     ],
 )
 def test_url_errors(http_base: str, path: str, message: str) -> None:
-    assert message in only_error(list(iter_sources([http_base + path])))
+    assert message in only_error(fetched(http_base + path))
 
 
 def test_url_timeout(http_base: str) -> None:
-    assert only_error(list(iter_sources([f"{http_base}/slow"], timeout=0.3))) == (
+    assert only_error(fetched(f"{http_base}/slow", timeout=0.3)) == (
         f"{http_base}/slow: timed out after 0.3 s — try again later"
     )
 
@@ -246,4 +251,4 @@ def test_url_refused() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/x"
-    assert only_error(list(iter_sources([url]))) == f"{url}: cannot fetch (ConnectError) — check the address"
+    assert only_error(fetched(url)) == f"{url}: cannot fetch — check the address"

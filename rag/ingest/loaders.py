@@ -230,12 +230,21 @@ def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def iter_sources(sources: list[str], *, timeout: float = FETCH_TIMEOUT) -> Iterator[Loaded]:
-    """Articles of every path or URL given, in order."""
-    for source in sources:
-        if is_url(source):
-            from rag.ingest.fetch import iter_url
+def has_scheme(source: str) -> bool:
+    """True for anything shaped like a URL ('ftp://…', 'file://…'): the fetcher reads or refuses it, not the disk."""
+    return re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", source) is not None
 
-            yield from iter_url(source, timeout=timeout)
+
+def iter_sources(
+    sources: list[str], *, timeout: float = FETCH_TIMEOUT, allow_private_urls: bool = False
+) -> Iterator[Loaded]:
+    """Articles of every path or URL given, in order. URLs are fetched from public addresses only unless
+    `allow_private_urls` (`rag.ingest.fetch`); `timeout` is each URL's whole deadline, in seconds."""
+    for source in sources:
+        if has_scheme(source):
+            from rag.ingest.fetch import iter_url
+            from rag.ingest.guard import AddressGuard
+
+            yield from iter_url(source, timeout=timeout, guard=AddressGuard(allow_private=allow_private_urls))
         else:
             yield from iter_path(Path(source))
