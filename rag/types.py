@@ -6,15 +6,37 @@ Article → Chunk → Passage (with score) → Answer (with citations).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
+
+# One or more blank lines (lines holding nothing but spaces, tabs or '\r') between two paragraphs.
+_PARAGRAPH_BREAK = re.compile(r"\n(?:[^\S\n]*\n)+")
+
+
+def paragraph_spans(text: str) -> list[tuple[int, int]]:
+    """[start, end) of each paragraph of `text`: runs of non-blank lines, trimmed of surrounding whitespace.
+
+    Any run of blank lines separates two paragraphs ("\n\n", "\n\n\n", "\r\n\r\n"); a single line break does not.
+    """
+    spans, start = [], 0
+    for brk in [*_PARAGRAPH_BREAK.finditer(text), None]:
+        end = brk.start() if brk else len(text)
+        piece = text[start:end]
+        first, last = start + len(piece) - len(piece.lstrip()), start + len(piece.rstrip())
+        if last > first:
+            spans.append((first, last))
+        start = brk.end() if brk else end
+    return spans
 
 
 @dataclass(frozen=True)
 class Article:
-    """One news article: metadata and its text, paragraphs separated by a blank line.
+    """One news article: metadata and its text, paragraphs separated by blank lines.
 
-    `text` is the article as quoted: every offset in a Chunk or Citation points into it.
-    The title is kept apart; a dateline line, when present, is the first paragraph.
+    `text` is the article as quoted: every offset in a Chunk or Citation points into it. For plain text
+    (a .txt file, a JSONL record) it is a verbatim slice of what was supplied, blank-line runs and all
+    (`rag.ingest.loaders` says where the slice starts); for Markdown and HTML it is the prose of the page,
+    markup removed. The title is kept apart; a dateline line, when present, is the first paragraph.
     """
 
     doc_id: str
@@ -27,7 +49,7 @@ class Article:
     @property
     def paragraphs(self) -> list[str]:
         """The paragraphs of `text`, in order."""
-        return self.text.split("\n\n")
+        return [self.text[start:end] for start, end in paragraph_spans(self.text)]
 
     @property
     def content_hash(self) -> str:

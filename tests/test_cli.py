@@ -169,6 +169,41 @@ def test_bad_input_one_line_and_index_unchanged(
     assert Registry(seeded_copy / "index.sqlite3").articles() == before
 
 
+HARBOUR_MD = """# Storm closes the harbour
+
+The **harbour master** said the _northern pier_ would reopen on **Thursday**, after divers
+[inspected](https://example.com/divers) the damaged moorings.
+
+- Ferries will run a reduced timetable until Saturday.
+- Fishing boats stay in port.
+"""
+
+
+def test_citations_quote_the_text_as_supplied(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from rag.index.registry import Registry
+
+    body = SEED_FILE.read_text(encoding="utf-8").split("\n\n", 1)[1]
+    supplied = "\n\n" + body.replace("\n\n", "\n\n\n").replace("\n", "\r\n", 3)  # blank-line runs, some CRLF
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"id": "envoy", "title": "Russian envoy", "text": supplied}) + "\n", "utf-8")
+    (tmp_path / "harbour.md").write_text(HARBOUR_MD, encoding="utf-8")
+    data = tmp_path / "data"
+    assert run(capsys, "--data-dir", str(data), "ingest", str(corpus), str(tmp_path / "harbour.md"))[0] == 0
+
+    oman = ask_json(capsys, data, "What did Dedov say about Oman?")
+    assert OMAN_QUOTE in oman["answer"]
+    for c in oman["citations"]:  # offsets into the record's text, exactly as supplied
+        assert supplied[c["start"] : c["end"]] == c["text"]
+
+    pier = ask_json(capsys, data, "When will the northern pier reopen?")
+    stored = Registry(data / "index.sqlite3").article("harbour")
+    assert stored is not None and pier["citations"]
+    assert "The harbour master said the northern pier would reopen on Thursday" in pier["answer"]
+    for c in pier["citations"]:  # Markdown: the prose, no syntax; offsets into the stored text
+        assert not any(mark in c["text"] for mark in ("**", "_northern", "](", "- Ferries"))
+        assert stored.text[c["start"] : c["end"]] == c["text"]
+
+
 def test_remove_leaves_the_bm25_file_of_the_state_it_made(
     capsys: pytest.CaptureFixture[str], seeded_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

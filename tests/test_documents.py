@@ -120,6 +120,59 @@ def test_html_main_text(tmp_path: Path) -> None:
     assert "Home" not in article.text and "Subscribe" not in article.text
 
 
+def test_html_keeps_its_paragraphs_and_the_headline_apart(tmp_path: Path) -> None:
+    path = tmp_path / "port.html"
+    path.write_text(ARTICLE_HTML.replace("<p>The harbour", "<h2>Ferries back</h2><p>The <b>harbour</b>"), "utf-8")
+    article = only_article(list(iter_path(path)))
+    assert (article.title, article.paragraphs) == (
+        "Port reopens after storm",
+        [
+            "Ferries back",
+            "The harbour of Westhaven reopened on Monday after a storm closed it for three days, officials said.",
+            "“We cleared the channel overnight and the first ferries sailed at dawn,” harbour master Ana Ruiz told "
+            "reporters.",
+            "Shipping companies said delays would ease by the end of the week as cargo backlogs are cleared.",
+        ],
+    )
+
+
+MARKDOWN = """---
+title: Rates held
+---
+
+# Rates held for a third month
+
+The **central bank** held its _main rate_ at 4.5 percent, [the statement](https://example.com/s) said on
+Tuesday, and it *expects* inflation to ease.
+
+## What comes next
+
+- Governor `Ana Ruiz` will speak on **Friday**.
+* Markets had priced in a hold.
+1. A cut is expected in ![chart](c.png) June.
+
+> “We are patient,” the governor said.
+"""
+
+
+def test_markdown_is_stored_as_plain_prose(tmp_path: Path) -> None:
+    path = tmp_path / "rates.md"
+    path.write_text(MARKDOWN, encoding="utf-8")
+    article = only_article(list(iter_path(path)))
+    assert article.title == "Rates held"
+    assert article.paragraphs == [
+        "Rates held for a third month",
+        "The central bank held its main rate at 4.5 percent, the statement said on Tuesday, and it expects inflation "
+        "to ease.",
+        "What comes next",
+        "Governor Ana Ruiz will speak on Friday.",
+        "Markets had priced in a hold.",
+        "A cut is expected in chart June.",
+        "“We are patient,” the governor said.",
+    ]
+    assert article.text == "\n\n".join(article.paragraphs)
+
+
 def test_html_without_article_text(tmp_path: Path) -> None:
     path = tmp_path / "empty.html"
     path.write_text("<html><body><nav><a href='/'>Home</a></nav></body></html>", encoding="utf-8")
@@ -145,6 +198,15 @@ def test_jsonl_corpus_with_a_bad_line(tmp_path: Path) -> None:
         "2023-10-07T10:00:00+00:00",
         ["First.", "More."],
     )
+
+
+def test_jsonl_text_is_kept_as_supplied(tmp_path: Path) -> None:
+    text = "\nFirst paragraph.\r\n\r\n\r\nSecond,\nwrapped.\n\n\nLeave a Comment\n"
+    path = tmp_path / "corpus.jsonl"
+    path.write_text(json.dumps({"id": "r", "title": " A\ttitle ", "text": text}) + "\n", encoding="utf-8")
+    article = only_article(list(iter_path(path)))
+    assert (article.title, article.text) == ("A title", "\nFirst paragraph.\r\n\r\n\r\nSecond,\nwrapped.")
+    assert article.paragraphs == ["First paragraph.", "Second,\nwrapped."]
 
 
 def test_directory_is_recursive_and_ordered(tmp_path: Path) -> None:

@@ -208,3 +208,19 @@ def test_chunks_read_before_an_ingest_are_not_served_after_it(fake_pipeline) -> 
     after = fake_pipeline.chunks.article_chunks(["a"])
     assert [c.text for c in after] == ["Ferries stayed in port.\n\nThe storm went on."]
     assert fake_pipeline.chunks.chunks([c.chunk_id for c in before]) == {}  # the old chunks are gone
+
+
+# --- citations quote the text as supplied -------------------------------------------------------------------------
+def test_a_citation_locates_its_text_in_the_record_as_supplied(fake_pipeline, tmp_path: Path) -> None:
+    import json
+
+    text = (
+        "\n\nFerries sailed at dawn.\r\n\r\n\r\n\r\nThe port reopened on Monday\nafter the storm.\n\n\n\nTugs waited."
+    )
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"id": "harbour", "title": "Harbour", "text": text}) + "\n", encoding="utf-8")
+    assert fake_pipeline.ingest(iter_sources([str(corpus)])).added == ["harbour"]
+    answer = fake_pipeline.ask("When did the port reopen after the storm?")
+    assert answer.citations
+    for c in answer.citations:
+        assert text[c.start : c.end] == c.text

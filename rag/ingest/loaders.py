@@ -2,6 +2,16 @@
 
 Loading never raises for one bad source: problems come back as `ArticleUnreadable`
 values beside the articles, so one broken file or line does not stop an ingest.
+
+What an article's text is (every citation offset indexes it):
+- plain text (.txt, and the "text" of a JSONL record) is kept verbatim: `Article.text` is a slice of the
+  text as supplied, line breaks and blank-line runs included. A .txt body starts at the first non-blank
+  character after the title (the file's first paragraph); a JSONL body starts at the start of the record's
+  "text". Either ends where the last paragraph ends, trailing site furniture ("Leave a Comment") left out.
+  So `supplied_body[start:end] == citation.text`.
+- Markdown and HTML are markup, not prose: `Article.text` is their prose with the syntax removed (no `**`,
+  `#`, link targets or list bullets), one paragraph per block, blocks separated by a blank line; offsets
+  index that text.
 """
 
 from __future__ import annotations
@@ -12,10 +22,11 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from rag.config import FETCH_TIMEOUT
 from rag.errors import ArticleUnreadable
-from rag.types import Article
+from rag.types import Article, paragraph_spans
 
 log = logging.getLogger(__name__)
 
@@ -66,33 +77,66 @@ def normalise_date(value: object) -> str | None:
         return parse_dateline(text)
 
 
-def clean_paragraphs(lines: list[str]) -> list[str]:
-    """Blank-line separated paragraphs, whitespace-trimmed, inner newlines joined, furniture dropped."""
-    paragraphs, current = [], []
-    for line in [*lines, ""]:
-        line = _CONTROL.sub("", line).strip()
-        if line:
-            current.append(line)
-        elif current:
-            paragraphs.append(" ".join(current))
-            current = []
-    while paragraphs and _BOILERPLATE.match(paragraphs[-1]):
-        paragraphs.pop()
-    return paragraphs
+def one_line(text: str) -> str:
+    """Text on one line: control characters dropped, whitespace runs made one space (for titles)."""
+    return " ".join(_CONTROL.sub("", text).split())
+
+
+def body_spans(text: str, start: int = 0) -> list[tuple[int, int]]:
+    """Paragraph spans of `text` from `start` on, trailing site furniture ("Leave a Comment") left out."""
+    spans = [(s + start, e + start) for s, e in paragraph_spans(text[start:])]
+    while spans and _BOILERPLATE.match(one_line(text[spans[-1][0] : spans[-1][1]])):
+        spans.pop()
+    return spans
 
 
 def article_from_text(doc_id: str, raw: str, *, source: str = "", url: str | None = None) -> Article:
-    """An article in the seed's shape: title line, optional dateline, body paragraphs."""
-    paragraphs = clean_paragraphs(raw.splitlines())
-    if len(paragraphs) < 2:
+    """An article in the seed's shape: a title paragraph, an optional dateline, body paragraphs (kept verbatim)."""
+    spans = body_spans(raw)
+    if len(spans) < 2:
         raise ArticleUnreadable(f"{doc_id}: too little text for an article (need a title line and a body)")
-    title, body = paragraphs[0], paragraphs[1:]
-    published = parse_dateline(body[0])
-    return Article(doc_id=doc_id, title=title, text="\n\n".join(body), source=source, published=published, url=url)
+    (title_start, title_end), (body_start, dateline_end), body_end = spans[0], spans[1], spans[-1][1]
+    return Article(
+        doc_id=doc_id,
+        title=one_line(raw[title_start:title_end]),
+        text=raw[body_start:body_end],
+        source=source,
+        published=parse_dateline(raw[body_start:dateline_end]),
+        url=url,
+    )
+
+
+def markdown_blocks(source: str) -> list[str]:
+    """The prose of Markdown, one string per block (heading, paragraph, list item, quote, code), syntax removed."""
+    from markdown_it import MarkdownIt  # rich's Markdown parser
+
+    blocks = []
+    for token in MarkdownIt("commonmark").parse(source):
+        if token.type == "inline":
+            text = _inline_text(token.children or [])
+        elif token.type in ("fence", "code_block"):
+            text = token.content
+        else:
+            continue  # structure (opening and closing tags), HTML blocks, rules
+        if text.split():
+            blocks.append(" ".join(text.split()))
+    return blocks
+
+
+def _inline_text(children: list[Any]) -> str:
+    parts = []
+    for child in children:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif child.type == "image":  # its alt text
+            parts.append(_inline_text(child.children or []))
+    return "".join(parts)
 
 
 def article_from_markdown(doc_id: str, raw: str, *, source: str = "", url: str | None = None) -> Article:
-    """A Markdown article: optional `key: value` front matter, '# Title', body paragraphs."""
+    """A Markdown article: optional `key: value` front matter, '# Title', body blocks as plain prose."""
     meta: dict[str, str] = {}
     lines = raw.splitlines()
     if lines and lines[0].strip() == "---" and "---" in (s.strip() for s in lines[1:]):
@@ -101,35 +145,67 @@ def article_from_markdown(doc_id: str, raw: str, *, source: str = "", url: str |
             key, _, value = line.partition(":")
             meta[key.strip().lower()] = value.strip().strip("\"'")
         lines = lines[end + 1 :]
-    paragraphs = [re.sub(r"^#{1,6}\s+", "", p) for p in clean_paragraphs(lines)]
-    title = meta.get("title") or (paragraphs.pop(0) if paragraphs else "")
-    if not paragraphs:
+    blocks = markdown_blocks("\n".join(lines))
+    while blocks and _BOILERPLATE.match(blocks[-1]):
+        blocks.pop()
+    title = meta.get("title") or (blocks.pop(0) if blocks else "")
+    if not blocks:
         raise ArticleUnreadable(f"{doc_id}: no body text under the title — add the article's paragraphs")
-    published = normalise_date(meta.get("date") or meta.get("published")) or parse_dateline(paragraphs[0])
+    published = normalise_date(meta.get("date") or meta.get("published")) or parse_dateline(blocks[0])
     return Article(
         doc_id=doc_id,
         title=title,
-        text="\n\n".join(paragraphs),
+        text="\n\n".join(blocks),
         source=meta.get("source", source),
         published=published,
         url=meta.get("url", url),
     )
 
 
+# trafilatura's output tree: elements that hold blocks of their own, and cells, which sit side by side in a row.
+_HTML_BLOCKS = frozenset({"p", "head", "list", "item", "quote", "table", "row", "code", "div"})
+
+
+def html_blocks(element: Any) -> list[str]:
+    """The prose of trafilatura's extracted tree, one string per paragraph, heading, list item, quote or row."""
+    blocks = []
+    own = " ".join(_flat_text(element).split())
+    if own:
+        blocks.append(own)
+    for child in element:
+        if child.tag in _HTML_BLOCKS:
+            blocks += html_blocks(child)
+    return blocks
+
+
+def _flat_text(element: Any) -> str:
+    """The text of an element outside its nested blocks; line breaks and cell borders become spaces."""
+    parts = [element.text or ""]
+    for child in element:
+        if child.tag not in _HTML_BLOCKS:
+            parts.append(_flat_text(child) + (" " if child.tag in ("lb", "cell") else ""))
+        parts.append(child.tail or "")
+    return "".join(parts)
+
+
 def article_from_html(doc_id: str, html: str, *, source: str = "", url: str | None = None) -> Article:
-    """The main text of an HTML page, found by trafilatura (boilerplate, menus and ads dropped)."""
+    """The main text of an HTML page, found by trafilatura (boilerplate, menus and ads dropped), as paragraphs."""
     import trafilatura  # slow import: only when HTML is read
 
     doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False, favor_precision=True)
-    text = getattr(doc, "text", None) or ""
-    paragraphs = clean_paragraphs(text.splitlines())
-    if sum(len(p.split()) for p in paragraphs) < MIN_HTML_WORDS:  # menus and link lists are not articles
+    body = getattr(doc, "body", None)
+    blocks = html_blocks(body) if body is not None else []
+    while blocks and _BOILERPLATE.match(blocks[-1]):
+        blocks.pop()
+    title = one_line(getattr(doc, "title", None) or "")
+    if blocks and title and blocks[0].casefold() == title.casefold():  # the headline: the title, not paragraph 1
+        blocks.pop(0)
+    if sum(len(b.split()) for b in blocks) < MIN_HTML_WORDS:  # menus and link lists are not articles
         raise ArticleUnreadable(f"{doc_id}: no article text found in the HTML — is this an article page?")
-    title = getattr(doc, "title", None) or paragraphs[0][:120]
     return Article(
         doc_id=doc_id,
-        title=title,
-        text="\n\n".join(paragraphs),
+        title=title or blocks[0][:120],
+        text="\n\n".join(blocks),
         source=getattr(doc, "sitename", None) or source,
         published=normalise_date(getattr(doc, "date", None)),
         url=url,
@@ -137,19 +213,20 @@ def article_from_html(doc_id: str, html: str, *, source: str = "", url: str | No
 
 
 def article_from_record(record: object, where: str) -> Article:
-    """One JSONL record {"id","title","source","published","text"} → Article."""
+    """One JSONL record {"id","title","source","published","text"} → Article (its text kept verbatim)."""
     if not isinstance(record, dict):
         raise ArticleUnreadable(f"{where}: expected a JSON object with id, title and text")
     missing = [k for k in ("id", "text") if not str(record.get(k) or "").strip()]
     if missing:
         raise ArticleUnreadable(f"{where}: missing {', '.join(missing)} — every record needs an id and a text")
-    paragraphs = clean_paragraphs(str(record["text"]).splitlines())
-    if not paragraphs:
+    text = str(record["text"])
+    spans = body_spans(text)
+    if not spans:
         raise ArticleUnreadable(f"{where}: the text is empty")
     return Article(
         doc_id=slug(str(record["id"])),
-        title=str(record.get("title") or "").strip(),
-        text="\n\n".join(paragraphs),
+        title=one_line(str(record.get("title") or "")),
+        text=text[: spans[-1][1]],
         source=str(record.get("source") or "").strip(),
         published=normalise_date(record.get("published")),
         url=record.get("url") or None,
