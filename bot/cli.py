@@ -97,8 +97,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     pipeline = open_pipeline(settings)
     report = ingest_with_progress(pipeline, args.sources, settings, quiet=args.quiet or not sys.stderr.isatty())
-    for failure in report.failed:
-        error(failure)
+    for line in report.notes + report.failed:
+        error(line)
     print(
         f"{len(report.added)} added, {len(report.unchanged)} unchanged, {len(report.replaced)} replaced, "
         f"{len(report.failed)} failed; {report.chunks} chunks in {report.seconds:.1f} s"

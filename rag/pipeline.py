@@ -28,7 +28,7 @@ from rag.ingest.chunking import ChunkingConfig, chunk_article
 from rag.question.followups import Conversation, resolve_followup
 from rag.question.outlets import unknown_outlets
 from rag.retrieval.hybrid import HybridRetriever, RetrievalConfig
-from rag.types import Answer, Article, ArticleInfo, Chunk, IndexStats, IngestReport, Passage
+from rag.types import Answer, Article, ArticleInfo, Chunk, IndexStats, IngestNote, IngestReport, Passage
 
 if TYPE_CHECKING:
     from rag.retrieval.baseline import PlainDense
@@ -82,6 +82,15 @@ class IngestConfig:
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
     batch_chunks: int = 256  # chunks gathered before one encode call (the model sorts by length inside)
     embed_title: bool = True  # prefix each chunk's embedded text with its article's title
+
+
+class _Run:
+    """What one ingest has seen so far: the doc ids and texts it took."""
+
+    def __init__(self) -> None:
+        self.hashes: dict[str, str] = {}  # doc id → content hash of the article this run took under it
+        self.admitted: set[str] = set()  # doc ids this run has looked at
+        self.texts: dict[str, str] = {}  # text hash → doc id of an article this run indexes
 
 
 def _settle(warming: list[InBackground[None]]) -> None:
@@ -162,17 +171,23 @@ class Pipeline:
 
     # --- ingest ---------------------------------------------------------------------------
     def ingest(
-        self, items: Iterable[Article | ArticleUnreadable], progress: Callable[[int, int], None] | None = None
+        self,
+        items: Iterable[Article | ArticleUnreadable | IngestNote],
+        progress: Callable[[int, int], None] | None = None,
     ) -> IngestReport:
         """Index articles; unchanged ones are skipped, changed ones replace their old chunks.
 
-        `progress(articles_done, chunks_done)` is called as work completes. Each article is
-        committed on its own, so an interrupted ingest loses nothing and a rerun completes it.
+        An article whose text the index already holds under another doc id is not indexed twice (a note names
+        that id), and a second article of one run with a doc id the run already gave other text is reported
+        and skipped, so no article silently replaces another. `progress(articles_done, chunks_done)` is called
+        as work completes. Each article is committed on its own, so an interrupted ingest loses nothing and a
+        rerun completes it.
         """
         report = IngestReport()
         started = time.perf_counter()
         pending: dict[str, tuple[Article, list[Chunk], bool]] = {}
         done = [0]
+        run = _Run()
         # Chroma loads a collection's vector index on a process's first use of it: once there is something to
         # write, a query does it while the batch is chunked and embedded, and the writes are then cheaper
         # (docs/performance.md). An empty index has nothing to load; an ingest of unchanged articles, no writes.
@@ -188,13 +203,16 @@ class Pipeline:
 
         try:
             for item in items:
+                if isinstance(item, IngestNote):
+                    report.notes.append(item.message)
+                    log.info("%s", item.message)
+                    continue
                 if isinstance(item, ArticleUnreadable):
                     report.failed.append(str(item))
                     log.warning("%s", item)
                     continue
-                known = self.registry.article_hash(item.doc_id)
-                if known == item.content_hash and item.doc_id not in pending:
-                    report.unchanged.append(item.doc_id)
+                admitted = self._admit(item, report, run)
+                if admitted is None:
                     done[0] += 1
                     if progress:
                         progress(done[0], report.chunks)
@@ -202,7 +220,8 @@ class Pipeline:
                 if warm:
                     warming.append(InBackground(self.store.warm, name="newsbot-warm"))
                     warm = False
-                pending[item.doc_id] = (item, chunk_article(item, self.ingest_config.chunking), known is not None)
+                chunks, existed = admitted
+                pending[item.doc_id] = (item, chunks, existed)
                 if sum(len(c) for _, c, _ in pending.values()) >= self.ingest_config.batch_chunks:
                     flush()
             if pending:
@@ -223,6 +242,32 @@ class Pipeline:
             report.seconds,
         )
         return report
+
+    def _admit(self, article: Article, report: IngestReport, run: _Run) -> tuple[list[Chunk], bool] | None:
+        """The chunks of an article to index and whether it replaces an indexed version; None when it is unchanged,
+        already indexed under another id, or a second article of this run with its doc id (the report says so)."""
+        taken = run.hashes.setdefault(article.doc_id, article.content_hash)
+        if taken != article.content_hash or article.doc_id in run.admitted:
+            if taken != article.content_hash:
+                report.failed.append(
+                    f"{article.doc_id}: two articles of this ingest have this doc id; the second, “{article.title}”, "
+                    "was skipped — give one of them another id or file name"
+                )
+            else:  # the same article twice (a file named twice, say): once is enough
+                report.unchanged.append(article.doc_id)
+            return None
+        run.admitted.add(article.doc_id)
+        known = self.registry.article_hash(article.doc_id)
+        if known == article.content_hash:
+            report.unchanged.append(article.doc_id)
+            return None
+        other = run.texts.get(article.text_hash) or self.registry.doc_with_text(article.text_hash, article.doc_id)
+        if other is not None:
+            report.unchanged.append(other)
+            report.notes.append(f"{article.doc_id}: the same text is already indexed as {other!r} — not indexed again")
+            return None
+        run.texts[article.text_hash] = article.doc_id
+        return chunk_article(article, self.ingest_config.chunking), known is not None
 
     def _index(
         self,

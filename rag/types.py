@@ -29,6 +29,11 @@ def paragraph_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def text_digest(text: str) -> str:
+    """The digest `Article.text_hash` gives a text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Article:
     """One news article: metadata and its text, paragraphs separated by blank lines.
@@ -50,6 +55,11 @@ class Article:
     def paragraphs(self) -> list[str]:
         """The paragraphs of `text`, in order."""
         return [self.text[start:end] for start, end in paragraph_spans(self.text)]
+
+    @property
+    def text_hash(self) -> str:
+        """A digest of the text alone: the same article under two names has one."""
+        return text_digest(self.text)
 
     @property
     def content_hash(self) -> str:
@@ -136,14 +146,25 @@ class ArticleInfo:
     content_hash: str
 
 
+@dataclass(frozen=True)
+class IngestNote:
+    """Something an ingest tells its user that is no failure, e.g. a doc id changed so two files keep theirs."""
+
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
 @dataclass
 class IngestReport:
     """What one ingest run did."""
 
     added: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)  # also articles whose text is indexed under another id
     replaced: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # one-line messages
+    notes: list[str] = field(default_factory=list)  # one-line messages that are no failure
     chunks: int = 0
     seconds: float = 0.0
 

@@ -169,6 +169,27 @@ def test_bad_input_one_line_and_index_unchanged(
     assert Registry(seeded_copy / "index.sqlite3").articles() == before
 
 
+def test_colliding_file_names_become_distinct_articles(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    folder, data = tmp_path / "in", str(tmp_path / "data")
+    for name, body in [
+        ("a/report.txt", "Ferries sailed at dawn from the northern pier."),
+        ("b/report.txt", "The southern pier stayed closed all week."),
+        ("quake.txt", "A magnitude 5 earthquake shook the coast on Sunday."),
+        ("quake.md", "Aftershocks followed the **earthquake** for two days."),
+    ]:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(f"{name}\n\n{body}\n", encoding="utf-8")
+    code, out, err = run(capsys, "--data-dir", data, "ingest", str(folder))
+    assert code == 0
+    assert out.startswith("4 added, 0 unchanged, 0 replaced, 0 failed; 4 chunks in ")
+    assert err.startswith(f"newsbot: {folder / 'quake.txt'}: doc id 'quake' is taken by {folder / 'quake.md'} — ")
+    code, out, _ = run(capsys, "--data-dir", data, "ingest", str(folder))
+    assert out.startswith("0 added, 4 unchanged, 0 replaced, 0 failed; 0 chunks in ")
+    _, listed, _ = run(capsys, "--data-dir", data, "list", "--json")
+    ids = sorted(json.loads(line)["doc_id"] for line in listed.splitlines())
+    assert ids[:3] == ["a-report", "b-report", "quake"] and ids[3].startswith("quake-")
+
+
 HARBOUR_MD = """# Storm closes the harbour
 
 The **harbour master** said the _northern pier_ would reopen on **Thursday**, after divers

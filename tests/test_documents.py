@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import socket
@@ -209,12 +210,50 @@ def test_jsonl_text_is_kept_as_supplied(tmp_path: Path) -> None:
     assert article.paragraphs == ["First paragraph.", "Second,\nwrapped."]
 
 
+def test_a_repeated_jsonl_id_is_reported_not_swallowed(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.jsonl"
+    lines = [{"id": "a-1", "text": "First."}, {"id": "a-2", "text": "Second."}, {"id": "a-1", "text": "Third."}]
+    path.write_text("\n".join(json.dumps(x) for x in lines), encoding="utf-8")
+    items = list(iter_path(path))
+    assert [i.doc_id for i in items[:2]] == ["a-1", "a-2"]
+    assert str(items[2]) == f"{path}:3: id 'a-1' is also on line 1 — give every record its own id"
+
+
+def test_file_doc_ids_follow_the_path_below_the_ingested_folder(tmp_path: Path) -> None:
+    for name in ("a/report.txt", "b/report.txt", "quake.txt", "quake.md", "seed.txt"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(f"{name}\n\nThe body of {name}.\n", encoding="utf-8")
+    items = list(iter_path(tmp_path))
+    digest = hashlib.sha1(b"quake.txt").hexdigest()[:6]
+    assert [i.doc_id if isinstance(i, Article) else str(i) for i in items] == [
+        "a-report",  # nested: its folder in front
+        "b-report",
+        "quake",  # directly in the folder: its stem, as before (quake.md comes first in name order)
+        f"{tmp_path / 'quake.txt'}: doc id 'quake' is taken by {tmp_path / 'quake.md'} — indexed as 'quake-{digest}'",
+        f"quake-{digest}",
+        "seed",
+    ]
+    assert [i.doc_id for i in items if isinstance(i, Article)] == [
+        i.doc_id for i in iter_path(tmp_path) if isinstance(i, Article)
+    ]  # the same ids every run
+
+
+def test_two_files_named_on_the_command_line_keep_apart(tmp_path: Path) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "report.txt").write_text(f"Report {folder}\n\nBody {folder}.\n", encoding="utf-8")
+    items = list(iter_sources([str(tmp_path / "a" / "report.txt"), str(tmp_path / "b" / "report.txt")]))
+    articles = [i for i in items if isinstance(i, Article)]
+    assert [a.title for a in articles] == ["Report a", "Report b"]
+    assert articles[0].doc_id == "report" and articles[1].doc_id.startswith("report-")
+
+
 def test_directory_is_recursive_and_ordered(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "two.txt").write_text("Two\n\nBody two.\n", encoding="utf-8")
     (tmp_path / "one.txt").write_text("One\n\nBody one.\n", encoding="utf-8")
     (tmp_path / "skip.pdf").write_bytes(b"%PDF")
-    assert [a.doc_id for a in iter_path(tmp_path)] == ["two", "one"]  # sorted by path: b/two.txt < one.txt
+    assert [a.doc_id for a in iter_path(tmp_path)] == ["b-two", "one"]  # sorted by path: b/two.txt < one.txt
 
 
 @pytest.mark.parametrize(

@@ -268,6 +268,10 @@ def test_allowing_private_addresses_fetches_them() -> None:
 
 
 # --- redirects: every hop checked ------------------------------------------------------------------------------------
+def canonical(html: bytes, href: str) -> bytes:
+    return html.replace(b"</head>", f'<link rel="canonical" href="{href}"></head>'.encode())
+
+
 @pytest.fixture(scope="module")
 def outside(inside: Inside) -> Iterator[Site]:
     p, p6 = inside.v4.port, inside.v6.port
@@ -283,6 +287,8 @@ def outside(inside: Inside) -> Iterator[Site]:
         "/loop": redirect("/loop"),
         "/old-address": redirect("/harbour.html", 301),
         "/harbour.html": page(ARTICLE),
+        "/harbour.html?utm=feed": page(canonical(ARTICLE, "/harbour.html")),
+        "/print/harbour": page(canonical(ARTICLE, "https://other.example/harbour.html")),
     }
     with serve(routes, "127.0.0.2") as site:
         yield site
@@ -312,6 +318,19 @@ def test_a_redirect_outside_is_followed_and_names_the_article(outside: Site) -> 
     assert via_redirect.url == direct.url == outside.base + "/harbour.html"  # the final address
     assert via_redirect.doc_id == direct.doc_id == url_doc_id(outside.base + "/harbour.html")  # so: one article
     assert via_redirect.title == "Harbour reopens"
+
+
+def test_a_canonical_link_on_the_same_host_names_the_article(outside: Site) -> None:
+    [direct] = list(iter_url(outside.base + "/harbour.html", guard=OUTSIDE))
+    [tracked] = list(iter_url(outside.base + "/harbour.html?utm=feed", guard=OUTSIDE))
+    [elsewhere] = list(iter_url(outside.base + "/print/harbour", guard=OUTSIDE))
+    assert isinstance(direct, Article) and isinstance(tracked, Article) and isinstance(elsewhere, Article)
+    assert (tracked.doc_id, tracked.url) == (direct.doc_id, direct.url)  # the canonical link, relative here
+    assert (elsewhere.doc_id, elsewhere.url) == (
+        url_doc_id(outside.base + "/print/harbour"),
+        outside.base + "/print/harbour",
+    )
+    # a canonical link to another host is ignored: a page must not take another site's article's place
 
 
 # --- DNS rebinding: the connection goes to the address that was checked ----------------------------------------------

@@ -19,14 +19,14 @@ from rag.errors import IndexUnavailable
 from rag.index.analysis import VERSION as ANALYSIS_VERSION
 from rag.index.analysis import encode_sentences, encode_stems
 from rag.question.words import STEMMER_VERSION
-from rag.types import Article, ArticleInfo, Chunk
+from rag.types import Article, ArticleInfo, Chunk, text_digest
 
 _SCHEMA = """
 PRAGMA journal_mode=WAL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (
     doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, source TEXT NOT NULL, published TEXT,
-    url TEXT, content_hash TEXT NOT NULL, chunks INTEGER NOT NULL, text TEXT NOT NULL);
+    url TEXT, content_hash TEXT NOT NULL, chunks INTEGER NOT NULL, text TEXT NOT NULL, text_hash TEXT);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL, doc_id TEXT NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, paragraphs TEXT NOT NULL, stems TEXT, sentences TEXT);
@@ -46,12 +46,24 @@ class Registry:
         try:
             self.db = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
             self.db.executescript(_SCHEMA)
+            self._add_text_hashes()
             self._forget_other_analyses()
         except sqlite3.DatabaseError as exc:
             raise IndexUnavailable(f"cannot open the index at {path} ({exc}) — check NEWSBOT_DATA_DIR") from None
         self.path = path
         self.lock = threading.RLock()
         self._derived: tuple[int, dict[str, Any]] = (-1, {})  # (index version, values read from it: of_version)
+
+    def _add_text_hashes(self) -> None:
+        """Give an index written before articles were found by their text a `text_hash` column, filled (once)."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(articles)")}
+        if "text_hash" not in columns:
+            self.db.create_function("newsbot_text_hash", 1, text_digest, deterministic=True)
+            with self.transaction():
+                if "text_hash" not in {row[1] for row in self.db.execute("PRAGMA table_info(articles)")}:
+                    self.db.execute("ALTER TABLE articles ADD COLUMN text_hash TEXT")
+                    self.db.execute("UPDATE articles SET text_hash = newsbot_text_hash(text)")
+        self.db.execute("CREATE INDEX IF NOT EXISTS articles_text ON articles(text_hash)")
 
     def _forget_other_analyses(self) -> None:
         """Forget the stems and sentences another stemmer or sentence splitter wrote (`fill_analysis` writes them
@@ -75,6 +87,11 @@ class Registry:
     def article_hash(self, doc_id: str) -> str | None:
         """The content hash the index holds for `doc_id`, or None."""
         row = self.one("SELECT content_hash FROM articles WHERE doc_id=?", (doc_id,))
+        return row[0] if row else None
+
+    def doc_with_text(self, text_hash: str, other_than: str) -> str | None:
+        """The doc id of an indexed article, other than `other_than`, whose text has this `Article.text_hash`."""
+        row = self.one("SELECT doc_id FROM articles WHERE text_hash=? AND doc_id!=? LIMIT 1", (text_hash, other_than))
         return row[0] if row else None
 
     def articles(self) -> list[ArticleInfo]:
@@ -138,7 +155,7 @@ class Registry:
                     (cur.lastrowid, c.text, c.title, c.source),
                 )
             self.db.execute(
-                "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     article.doc_id,
                     article.title,
@@ -148,6 +165,7 @@ class Registry:
                     article.content_hash,
                     len(chunks),
                     article.text,
+                    article.text_hash,
                 ),
             )
             self._bump()

@@ -12,10 +12,16 @@ What an article's text is (every citation offset indexes it):
 - Markdown and HTML are markup, not prose: `Article.text` is their prose with the syntax removed (no `**`,
   `#`, link targets or list bullets), one paragraph per block, blocks separated by a blank line; offsets
   index that text.
+
+Doc ids: a file's is its stem when it lies directly in the ingested folder or is named itself, and its path
+below the folder otherwise ('a/report.txt' → 'a-report'); a JSONL record's is its "id"; a URL's comes from
+its final address (`rag.ingest.fetch`). When two files of one ingest make the same id, the later one (in
+name order) gets a short digest of its path and an `IngestNote` says so.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -26,7 +32,7 @@ from typing import Any
 
 from rag.config import FETCH_TIMEOUT
 from rag.errors import ArticleUnreadable
-from rag.types import Article, paragraph_spans
+from rag.types import Article, IngestNote, paragraph_spans
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +50,7 @@ _DATELINE = re.compile(
     re.IGNORECASE,
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-Loaded = Article | ArticleUnreadable
+Loaded = Article | ArticleUnreadable | IngestNote
 MIN_HTML_WORDS = 15
 
 
@@ -188,8 +194,30 @@ def _flat_text(element: Any) -> str:
     return "".join(parts)
 
 
+_LINK = re.compile(r"<link\b[^>]*>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(r"""([A-Za-z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
+
+
+def canonical_url(html: str, url: str) -> str | None:
+    """The page's `<link rel="canonical">`, made absolute against `url`, when it names one on the same host
+    (a page must not take the place of another site's article); None otherwise."""
+    from html import unescape
+    from urllib.parse import urljoin, urlsplit
+
+    for tag in _LINK.findall(html, 0, 500_000):
+        attributes = {m[0].lower(): m[1] or m[2] or m[3] for m in _ATTRIBUTE.findall(tag)}
+        if "canonical" in attributes.get("rel", "").lower().split() and attributes.get("href"):
+            found = urljoin(url, unescape(attributes["href"].strip()))
+            same = urlsplit(found).hostname == urlsplit(url).hostname
+            return found if same and urlsplit(found).scheme in ("http", "https") else None
+    return None
+
+
 def article_from_html(doc_id: str, html: str, *, source: str = "", url: str | None = None) -> Article:
-    """The main text of an HTML page, found by trafilatura (boilerplate, menus and ads dropped), as paragraphs."""
+    """The main text of an HTML page, found by trafilatura (boilerplate, menus and ads dropped), as paragraphs.
+
+    With a `url`, the article's URL is the page's canonical one (`<link rel="canonical">`) when that names the
+    same host; a canonical link elsewhere is ignored (a page must not claim another site's article)."""
     import trafilatura  # slow import: only when HTML is read
 
     doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False, favor_precision=True)
@@ -208,7 +236,7 @@ def article_from_html(doc_id: str, html: str, *, source: str = "", url: str | No
         text="\n\n".join(blocks),
         source=getattr(doc, "sitename", None) or source,
         published=normalise_date(getattr(doc, "date", None)),
-        url=url,
+        url=(canonical_url(html, url) or url) if url else None,
     )
 
 
@@ -246,17 +274,27 @@ def decode(data: bytes, name: str) -> str:
 
 
 def iter_jsonl(text: str, name: str) -> Iterator[Loaded]:
-    """Articles of a JSONL corpus; a bad line yields an error naming its line number."""
+    """Articles of a JSONL corpus; a bad line, or a record repeating an earlier one's id, yields an error."""
+    lines_of: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{name}:{number}"
         try:
-            yield article_from_record(json.loads(line), where)
+            article = article_from_record(json.loads(line), where)
         except json.JSONDecodeError as exc:
             yield ArticleUnreadable(f"{where}: not valid JSON ({exc.msg}) — fix or remove that line")
+            continue
         except ArticleUnreadable as exc:
             yield exc
+            continue
+        first = lines_of.setdefault(article.doc_id, number)
+        if first != number:
+            yield ArticleUnreadable(
+                f"{where}: id {article.doc_id!r} is also on line {first} — give every record its own id"
+            )
+            continue
+        yield article
 
 
 def parse(kind: str, doc_id: str, text: str, *, name: str, url: str | None = None) -> Iterator[Loaded]:
@@ -271,7 +309,33 @@ def parse(kind: str, doc_id: str, text: str, *, name: str, url: str | None = Non
         yield exc
 
 
-def iter_file(path: Path) -> Iterator[Loaded]:
+class DocIds:
+    """The file doc ids handed out in one ingest: a later file whose id is taken gets a digest of its path."""
+
+    def __init__(self) -> None:
+        self._owners: dict[str, str] = {}
+
+    def claim(self, doc_id: str, owner: str, key: str) -> tuple[str, IngestNote | None]:
+        """`doc_id` for the file `owner`, or, when another file holds it, a new id made with a digest of `key`
+        (the file's path below the ingested folder) and a note saying so."""
+        holder = self._owners.setdefault(doc_id, owner)
+        if holder == owner:
+            return doc_id, None
+        new, salt = doc_id, ""
+        while new in self._owners:
+            new = slug(f"{doc_id[:113]}-{hashlib.sha1((key + salt).encode('utf-8')).hexdigest()[:6]}")
+            salt += "+"
+        self._owners[new] = owner
+        return new, IngestNote(f"{owner}: doc id {doc_id!r} is taken by {holder} — indexed as {new!r}")
+
+
+def file_doc_id(path: Path, root: Path | None = None) -> str:
+    """A file's doc id: its stem, with its folders below `root` in front ('a/report.txt' → 'a-report')."""
+    below = path.relative_to(root) if root is not None else Path(path.name)
+    return slug("-".join([*below.parent.parts, below.stem]))
+
+
+def iter_file(path: Path, doc_id: str | None = None) -> Iterator[Loaded]:
     """Articles of one file, by its suffix."""
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
@@ -285,21 +349,32 @@ def iter_file(path: Path) -> Iterator[Loaded]:
     except OSError as exc:
         yield ArticleUnreadable(f"{path}: cannot read ({exc.strerror}) — check the path and its permissions")
         return
-    yield from parse(kind, slug(path.stem), text, name=str(path))
+    yield from parse(kind, doc_id or file_doc_id(path), text, name=str(path))
 
 
-def iter_path(path: Path) -> Iterator[Loaded]:
+def iter_path(path: Path, ids: DocIds | None = None) -> Iterator[Loaded]:
     """Articles of a file or, recursively and in name order, of a directory's article files."""
+    ids = ids or DocIds()
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
         if not files:
             yield ArticleUnreadable(f"{path}: no .txt, .md, .html or .jsonl files in this directory")
         for file in files:
-            yield from iter_file(file)
+            yield from _claimed(file, file_doc_id(file, path), file.relative_to(path).as_posix(), ids)
     elif path.exists():
-        yield from iter_file(path)
+        yield from _claimed(path, file_doc_id(path), str(path.resolve()), ids)
     else:
         yield ArticleUnreadable(f"{path}: no such file or directory — check the path")
+
+
+def _claimed(file: Path, doc_id: str, key: str, ids: DocIds) -> Iterator[Loaded]:
+    if file.suffix.lower() == ".jsonl":  # its records carry their own ids
+        yield from iter_file(file)
+        return
+    doc_id, note = ids.claim(doc_id, str(file), key)
+    if note is not None:
+        yield note
+    yield from iter_file(file, doc_id)
 
 
 def is_url(source: str) -> bool:
@@ -317,6 +392,7 @@ def iter_sources(
 ) -> Iterator[Loaded]:
     """Articles of every path or URL given, in order. URLs are fetched from public addresses only unless
     `allow_private_urls` (`rag.ingest.fetch`); `timeout` is each URL's whole deadline, in seconds."""
+    ids = DocIds()
     for source in sources:
         if has_scheme(source):
             from rag.ingest.fetch import iter_url
@@ -324,4 +400,4 @@ def iter_sources(
 
             yield from iter_url(source, timeout=timeout, guard=AddressGuard(allow_private=allow_private_urls))
         else:
-            yield from iter_path(Path(source))
+            yield from iter_path(Path(source), ids)
