@@ -28,7 +28,17 @@ from rag.ingest.chunking import ChunkingConfig, chunk_article
 from rag.question.followups import Conversation, resolve_followup
 from rag.question.outlets import unknown_outlets
 from rag.retrieval.hybrid import HybridRetriever, RetrievalConfig
-from rag.types import Answer, Article, ArticleInfo, Chunk, IndexStats, IngestNote, IngestReport, Passage
+from rag.types import (
+    Answer,
+    Article,
+    ArticleInfo,
+    Chunk,
+    IndexStats,
+    IngestNote,
+    IngestProgress,
+    IngestReport,
+    Passage,
+)
 
 if TYPE_CHECKING:
     from rag.retrieval.baseline import PlainDense
@@ -85,12 +95,20 @@ class IngestConfig:
 
 
 class _Run:
-    """What one ingest has seen so far: the doc ids and texts it took."""
+    """What one ingest has seen so far: doc ids and texts taken, and the counts its progress reports carry."""
 
-    def __init__(self) -> None:
+    def __init__(self, progress: Callable[[IngestProgress], None] | None) -> None:
+        self.progress = progress
         self.hashes: dict[str, str] = {}  # doc id → content hash of the article this run took under it
         self.admitted: set[str] = set()  # doc ids this run has looked at
         self.texts: dict[str, str] = {}  # text hash → doc id of an article this run indexes
+        self.read = self.chunks_read = self.chunks_embedded = 0
+
+    def tell(self, event: str, doc_id: str = "", new_chunks: int = 0) -> None:
+        """Report one step to the progress callback."""
+        self.read += event == "read"
+        if self.progress is not None:
+            self.progress(IngestProgress(event, self.read, self.chunks_read, self.chunks_embedded, doc_id, new_chunks))
 
 
 def _settle(warming: list[InBackground[None]]) -> None:
@@ -173,21 +191,20 @@ class Pipeline:
     def ingest(
         self,
         items: Iterable[Article | ArticleUnreadable | IngestNote],
-        progress: Callable[[int, int], None] | None = None,
+        progress: Callable[[IngestProgress], None] | None = None,
     ) -> IngestReport:
         """Index articles; unchanged ones are skipped, changed ones replace their old chunks.
 
         An article whose text the index already holds under another doc id is not indexed twice (a note names
         that id), and a second article of one run with a doc id the run already gave other text is reported
-        and skipped, so no article silently replaces another. `progress(articles_done, chunks_done)` is called
-        as work completes. Each article is committed on its own, so an interrupted ingest loses nothing and a
-        rerun completes it.
+        and skipped, so no article silently replaces another. `progress`, when given, receives an
+        `IngestProgress` after each item read and after each batch of chunks embedded. Each article is
+        committed on its own, so an interrupted ingest loses nothing and a rerun completes it.
         """
         report = IngestReport()
         started = time.perf_counter()
         pending: dict[str, tuple[Article, list[Chunk], bool]] = {}
-        done = [0]
-        run = _Run()
+        run = _Run(progress)
         # Chroma loads a collection's vector index on a process's first use of it: once there is something to
         # write, a query does it while the batch is chunked and embedded, and the writes are then cheaper
         # (docs/performance.md). An empty index has nothing to load; an ingest of unchanged articles, no writes.
@@ -195,11 +212,8 @@ class Pipeline:
         warm = not self.is_empty()
 
         def flush() -> None:
-            self._index(list(pending.values()), report, before_writes=lambda: _settle(warming))
-            done[0] += len(pending)
+            self._index(list(pending.values()), report, run, before_writes=lambda: _settle(warming))
             pending.clear()
-            if progress:
-                progress(done[0], report.chunks)
 
         try:
             for item in items:
@@ -210,18 +224,19 @@ class Pipeline:
                 if isinstance(item, ArticleUnreadable):
                     report.failed.append(str(item))
                     log.warning("%s", item)
+                    run.tell("read")
                     continue
                 admitted = self._admit(item, report, run)
                 if admitted is None:
-                    done[0] += 1
-                    if progress:
-                        progress(done[0], report.chunks)
+                    run.tell("read")
                     continue
                 if warm:
                     warming.append(InBackground(self.store.warm, name="newsbot-warm"))
                     warm = False
                 chunks, existed = admitted
                 pending[item.doc_id] = (item, chunks, existed)
+                run.chunks_read += len(chunks)
+                run.tell("read", item.doc_id, len(chunks))
                 if sum(len(c) for _, c, _ in pending.values()) >= self.ingest_config.batch_chunks:
                     flush()
             if pending:
@@ -273,10 +288,16 @@ class Pipeline:
         self,
         batch: list[tuple[Article, list[Chunk], bool]],
         report: IngestReport,
+        run: _Run,
         before_writes: Callable[[], None] = lambda: None,
     ) -> None:
         texts = [embedding_text(c, self.ingest_config.embed_title) for _, chunks, _ in batch for c in chunks]
-        vectors = self.embedder.encode(texts)
+        vectors: list[Any] = []
+        step = self.ingest_config.batch_chunks  # one article can make thousands of chunks: progress between steps
+        for i in range(0, len(texts), step):
+            vectors.extend(self.embedder.encode(texts[i : i + step]))
+            run.chunks_embedded += len(texts[i : i + step])
+            run.tell("embedded")
         before_writes()
         i = 0
         for article, chunks, existed in batch:

@@ -156,6 +156,19 @@ class IngestNote:
         return self.message
 
 
+@dataclass(frozen=True)
+class IngestProgress:
+    """Where an ingest stands: `Pipeline.ingest` reports one after each item it reads ("read") and after each
+    batch of chunks it embeds ("embedded")."""
+
+    event: str  # "read" or "embedded"
+    articles: int  # items read so far: articles to index, unchanged ones, duplicates and failures
+    chunks_read: int  # chunks to embed, of the articles read so far
+    chunks_embedded: int  # of those, the chunks embedded so far
+    doc_id: str = ""  # "read": the article read, when it is to be indexed
+    new_chunks: int = 0  # "read": the chunks it makes
+
+
 @dataclass
 class IngestReport:
     """What one ingest run did."""

@@ -86,9 +86,10 @@ def test_plain_output_lists_sources(capsys: pytest.CaptureFixture[str], seeded_c
 
 def test_ingest_twice_same_index(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     data = str(tmp_path / "data")
-    code, out, _ = run(capsys, "--data-dir", data, "ingest", str(SEED_FILE))
+    code, out, err = run(capsys, "--data-dir", data, "ingest", str(SEED_FILE))
     assert code == 0
     assert out.startswith("1 added, 0 unchanged, 0 replaced, 0 failed; 10 chunks in ")
+    assert (out.count("\n"), err) == (1, "")  # not a terminal: one summary line, no progress
     code, out, _ = run(capsys, "--data-dir", data, "ingest", str(SEED_FILE))
     assert code == 0
     assert out.startswith("0 added, 1 unchanged, 0 replaced, 0 failed; 0 chunks in ")
@@ -167,6 +168,18 @@ def test_bad_input_one_line_and_index_unchanged(
     got, _, err = run(capsys, "--data-dir", str(seeded_copy), *argv)
     assert (got, err) == (code, message)
     assert Registry(seeded_copy / "index.sqlite3").articles() == before
+
+
+def test_an_article_larger_than_the_warning_size_is_announced_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.progress.LARGE_INPUT_CHUNKS", 5)
+    code, out, err = run(capsys, "--data-dir", str(tmp_path / "data"), "ingest", str(SEED_FILE))
+    assert code == 0 and out.count("\n") == 1
+    assert err == (
+        f"newsbot: {SEED_ID} makes 10 chunks (~1 min to embed) — is it one article? "
+        "Ctrl-C stops the ingest and keeps every article committed before\n"
+    )
 
 
 def test_colliding_file_names_become_distinct_articles(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
