@@ -22,11 +22,12 @@ def texts(limit: int) -> list[str]:
     from rag.ingest.chunking import chunk_article
     from rag.ingest.loaders import iter_sources
     from rag.pipeline import embedding_text
+    from rag.types import Article
 
     source = MULTIHOP if MULTIHOP.is_file() else SEEDS
     out: list[str] = []
     for article in iter_sources([str(source)]):
-        if isinstance(article, Exception):
+        if not isinstance(article, Article):
             continue
         out += [embedding_text(c, True) for c in chunk_article(article)]
         if len(out) >= limit:

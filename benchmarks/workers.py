@@ -56,20 +56,21 @@ def ingest(
     from rag.ingest.chunking import chunk_article
     from rag.ingest.loaders import iter_sources
     from rag.pipeline import embedding_text
+    from rag.types import Article, IngestProgress
 
     pipeline = _pipeline(data_dir, fake)
     if texts_out:
         cfg = pipeline.ingest_config
-        articles = [a for a in iter_sources([source]) if not isinstance(a, Exception)]
+        articles = [a for a in iter_sources([source]) if isinstance(a, Article)]
         texts = [embedding_text(c, cfg.embed_title) for a in articles for c in chunk_article(a, cfg.chunking)]
         Path(texts_out).write_text(json.dumps(texts), encoding="utf-8")
     pipeline.embedder.encode([LONG_TEXT] * 16)  # load the model and the batch engine: not part of the throughput
     last = [time.monotonic()]
 
-    def report(articles: int, chunks: int) -> None:
+    def report(p: IngestProgress) -> None:
         if report_every and time.monotonic() - last[0] >= report_every:
             last[0] = time.monotonic()
-            progress(f"  indexed {articles} articles, {chunks:,} chunks")
+            progress(f"  read {p.articles} articles, embedded {p.chunks_embedded:,} chunks")
 
     result = pipeline.ingest(iter_sources([source]), report)
     return {"chunks": result.chunks, "seconds": result.seconds, "failed": len(result.failed)}

@@ -124,8 +124,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     report = waiting(
         lambda wait: ingest_with_progress(pipeline, args.sources, settings, quiet=quiet, wait=wait), args.no_wait
     )
-    for failure in report.failed:
-        error(failure)
+    for line in report.notes + report.failed:
+        error(line)
     print(
         f"{len(report.added)} added, {len(report.unchanged)} unchanged, {len(report.replaced)} replaced, "
         f"{len(report.failed)} failed; {report.chunks} chunks in {report.seconds:.1f} s"

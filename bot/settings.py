@@ -49,7 +49,12 @@ class Settings(BaseSettings):
     now: date | None = Field(
         None, description="The date questions are asked on ('yesterday', 'the latest'), YYYY-MM-DD; unset = today."
     )
-    fetch_timeout: float = Field(defaults.FETCH_TIMEOUT, gt=0, description="Seconds to wait for a URL.")
+    fetch_timeout: float = Field(
+        defaults.FETCH_TIMEOUT, gt=0, description="Seconds one URL may take in all: connecting, redirects, reading."
+    )
+    allow_private_urls: bool = Field(
+        False, description="Fetch URLs on loopback and private networks too; unset = public addresses only."
+    )
     log_level: str = Field("WARNING", description="Logging level when -v is not given.")
     # --- Chat model (optional generative answers; see docs/llm.md) ---
     llm: str | None = Field(

@@ -32,7 +32,18 @@ from rag.ingest.chunking import ChunkingConfig, chunk_article
 from rag.question.followups import Conversation, resolve_followup
 from rag.question.outlets import unknown_outlets
 from rag.retrieval.hybrid import HybridRetriever, RetrievalConfig
-from rag.types import Answer, Article, ArticleInfo, CheckReport, Chunk, IndexStats, IngestReport, Passage
+from rag.types import (
+    Answer,
+    Article,
+    ArticleInfo,
+    CheckReport,
+    Chunk,
+    IndexStats,
+    IngestNote,
+    IngestProgress,
+    IngestReport,
+    Passage,
+)
 
 if TYPE_CHECKING:
     from rag.retrieval.baseline import PlainDense
@@ -90,6 +101,23 @@ class IngestConfig:
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
     batch_chunks: int = 256  # chunks gathered before one encode call (the model sorts by length inside)
     embed_title: bool = True  # prefix each chunk's embedded text with its article's title
+
+
+class _Run:
+    """What one ingest has seen so far: doc ids and texts taken, and the counts its progress reports carry."""
+
+    def __init__(self, progress: Callable[[IngestProgress], None] | None) -> None:
+        self.progress = progress
+        self.hashes: dict[str, str] = {}  # doc id → content hash of the article this run took under it
+        self.admitted: set[str] = set()  # doc ids this run has looked at
+        self.texts: dict[str, str] = {}  # text hash → doc id of an article this run indexes
+        self.read = self.chunks_read = self.chunks_embedded = 0
+
+    def tell(self, event: str, doc_id: str = "", new_chunks: int = 0) -> None:
+        """Report one step to the progress callback."""
+        self.read += event == "read"
+        if self.progress is not None:
+            self.progress(IngestProgress(event, self.read, self.chunks_read, self.chunks_embedded, doc_id, new_chunks))
 
 
 def _settle(warming: list[InBackground[None]]) -> None:
@@ -193,14 +221,17 @@ class Pipeline:
     # --- ingest ---------------------------------------------------------------------------
     def ingest(
         self,
-        items: Iterable[Article | ArticleUnreadable],
-        progress: Callable[[int, int], None] | None = None,
+        items: Iterable[Article | ArticleUnreadable | IngestNote],
+        progress: Callable[[IngestProgress], None] | None = None,
         *,
         wait: bool = True,
     ) -> IngestReport:
         """Index articles; unchanged ones are skipped, changed ones replace their old chunks.
 
-        `progress(articles_done, chunks_done)` is called as work completes. Each article is
+        An article whose text the index already holds under another doc id is not indexed twice (a note names
+        that id), and a second article of one run with a doc id the run already gave other text is reported
+        and skipped, so no article silently replaces another. `progress`, when given, receives an
+        `IngestProgress` after each item read and after each batch of chunks embedded. Each article is
         committed on its own, so an interrupted ingest loses nothing and a rerun completes it.
         Holds the data dir's writer lock throughout (IndexBusy at once when another process writes and not `wait`).
         """
@@ -211,12 +242,14 @@ class Pipeline:
         return report
 
     def _ingest(
-        self, items: Iterable[Article | ArticleUnreadable], progress: Callable[[int, int], None] | None
+        self,
+        items: Iterable[Article | ArticleUnreadable | IngestNote],
+        progress: Callable[[IngestProgress], None] | None,
     ) -> IngestReport:
         report = IngestReport()
         started = time.perf_counter()
         pending: dict[str, tuple[Article, list[Chunk], bool]] = {}
-        done = [0]
+        run = _Run(progress)
         # Chroma loads a collection's vector index on a process's first use of it: once there is something to
         # write, a query does it while the batch is chunked and embedded, and the writes are then cheaper
         # (docs/performance.md). An empty index has nothing to load; an ingest of unchanged articles, no writes.
@@ -224,29 +257,31 @@ class Pipeline:
         warm = not self.is_empty()
 
         def flush() -> None:
-            self._index(list(pending.values()), report, before_writes=lambda: _settle(warming))
-            done[0] += len(pending)
+            self._index(list(pending.values()), report, run, before_writes=lambda: _settle(warming))
             pending.clear()
-            if progress:
-                progress(done[0], report.chunks)
 
         try:
             for item in items:
+                if isinstance(item, IngestNote):
+                    report.notes.append(item.message)
+                    log.info("%s", item.message)
+                    continue
                 if isinstance(item, ArticleUnreadable):
                     report.failed.append(str(item))
                     log.info("not indexed: %s", item)  # the front end reports it: once
+                    run.tell("read")
                     continue
-                known = self.registry.article_hash(item.doc_id)
-                if known == item.content_hash and item.doc_id not in pending:
-                    report.unchanged.append(item.doc_id)
-                    done[0] += 1
-                    if progress:
-                        progress(done[0], report.chunks)
+                admitted = self._admit(item, report, run)
+                if admitted is None:
+                    run.tell("read")
                     continue
                 if warm:
                     warming.append(InBackground(self.store.warm, name="newsbot-warm"))
                     warm = False
-                pending[item.doc_id] = (item, chunk_article(item, self.ingest_config.chunking), known is not None)
+                chunks, existed = admitted
+                pending[item.doc_id] = (item, chunks, existed)
+                run.chunks_read += len(chunks)
+                run.tell("read", item.doc_id, len(chunks))
                 if sum(len(c) for _, c, _ in pending.values()) >= self.ingest_config.batch_chunks:
                     flush()
             if pending:
@@ -274,7 +309,7 @@ class Pipeline:
 
     def _restore_missing(self, doc_ids: Sequence[str]) -> int:
         """Embed again the chunks of these (unchanged) articles whose vectors the vector store has lost; how many."""
-        chunk_ids = [cid for doc_id in doc_ids for cid in self.registry.chunk_ids(doc_id)]
+        chunk_ids = [cid for doc_id in dict.fromkeys(doc_ids) for cid in self.registry.chunk_ids(doc_id)]
         lost = self.store.missing(chunk_ids)
         if lost:
             log.warning("%d chunks of unchanged articles had lost their vectors: embedding them again", len(lost))
@@ -321,14 +356,46 @@ class Pipeline:
                     reopen()
             self._vectors_at = version
 
+    def _admit(self, article: Article, report: IngestReport, run: _Run) -> tuple[list[Chunk], bool] | None:
+        """The chunks of an article to index and whether it replaces an indexed version; None when it is unchanged,
+        already indexed under another id, or a second article of this run with its doc id (the report says so)."""
+        taken = run.hashes.setdefault(article.doc_id, article.content_hash)
+        if taken != article.content_hash or article.doc_id in run.admitted:
+            if taken != article.content_hash:
+                report.failed.append(
+                    f"{article.doc_id}: two articles of this ingest have this doc id; the second, “{article.title}”, "
+                    "was skipped — give one of them another id or file name"
+                )
+            else:  # the same article twice (a file named twice, say): once is enough
+                report.unchanged.append(article.doc_id)
+            return None
+        run.admitted.add(article.doc_id)
+        known = self.registry.article_hash(article.doc_id)
+        if known == article.content_hash:
+            report.unchanged.append(article.doc_id)
+            return None
+        other = run.texts.get(article.text_hash) or self.registry.doc_with_text(article.text_hash, article.doc_id)
+        if other is not None:
+            report.unchanged.append(other)
+            report.notes.append(f"{article.doc_id}: the same text is already indexed as {other!r} — not indexed again")
+            return None
+        run.texts[article.text_hash] = article.doc_id
+        return chunk_article(article, self.ingest_config.chunking), known is not None
+
     def _index(
         self,
         batch: list[tuple[Article, list[Chunk], bool]],
         report: IngestReport,
+        run: _Run,
         before_writes: Callable[[], None] = lambda: None,
     ) -> None:
         texts = [embedding_text(c, self.ingest_config.embed_title) for _, chunks, _ in batch for c in chunks]
-        vectors = self.embedder.encode(texts)
+        vectors: list[Any] = []
+        step = self.ingest_config.batch_chunks  # one article can make thousands of chunks: progress between steps
+        for i in range(0, len(texts), step):
+            vectors.extend(self.embedder.encode(texts[i : i + step]))
+            run.chunks_embedded += len(texts[i : i + step])
+            run.tell("embedded")
         before_writes()
         i = 0
         for article, chunks, existed in batch:

@@ -6,15 +6,42 @@ Article → Chunk → Passage (with score) → Answer (with citations).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
+
+# One or more blank lines (lines holding nothing but spaces, tabs or '\r') between two paragraphs.
+_PARAGRAPH_BREAK = re.compile(r"\n(?:[^\S\n]*\n)+")
+
+
+def paragraph_spans(text: str) -> list[tuple[int, int]]:
+    """[start, end) of each paragraph of `text`: runs of non-blank lines, trimmed of surrounding whitespace.
+
+    Any run of blank lines separates two paragraphs ("\n\n", "\n\n\n", "\r\n\r\n"); a single line break does not.
+    """
+    spans, start = [], 0
+    for brk in [*_PARAGRAPH_BREAK.finditer(text), None]:
+        end = brk.start() if brk else len(text)
+        piece = text[start:end]
+        first, last = start + len(piece) - len(piece.lstrip()), start + len(piece.rstrip())
+        if last > first:
+            spans.append((first, last))
+        start = brk.end() if brk else end
+    return spans
+
+
+def text_digest(text: str) -> str:
+    """The digest `Article.text_hash` gives a text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
 class Article:
-    """One news article: metadata and its text, paragraphs separated by a blank line.
+    """One news article: metadata and its text, paragraphs separated by blank lines.
 
-    `text` is the article as quoted: every offset in a Chunk or Citation points into it.
-    The title is kept apart; a dateline line, when present, is the first paragraph.
+    `text` is the article as quoted: every offset in a Chunk or Citation points into it. For plain text
+    (a .txt file, a JSONL record) it is a verbatim slice of what was supplied, blank-line runs and all
+    (`rag.ingest.loaders` says where the slice starts); for Markdown and HTML it is the prose of the page,
+    markup removed. The title is kept apart; a dateline line, when present, is the first paragraph.
     """
 
     doc_id: str
@@ -27,7 +54,12 @@ class Article:
     @property
     def paragraphs(self) -> list[str]:
         """The paragraphs of `text`, in order."""
-        return self.text.split("\n\n")
+        return [self.text[start:end] for start, end in paragraph_spans(self.text)]
+
+    @property
+    def text_hash(self) -> str:
+        """A digest of the text alone: the same article under two names has one."""
+        return text_digest(self.text)
 
     @property
     def content_hash(self) -> str:
@@ -116,14 +148,38 @@ class ArticleInfo:
     content_hash: str
 
 
+@dataclass(frozen=True)
+class IngestNote:
+    """Something an ingest tells its user that is no failure, e.g. a doc id changed so two files keep theirs."""
+
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    """Where an ingest stands: `Pipeline.ingest` reports one after each item it reads ("read") and after each
+    batch of chunks it embeds ("embedded")."""
+
+    event: str  # "read" or "embedded"
+    articles: int  # items read so far: articles to index, unchanged ones, duplicates and failures
+    chunks_read: int  # chunks to embed, of the articles read so far
+    chunks_embedded: int  # of those, the chunks embedded so far
+    doc_id: str = ""  # "read": the article read, when it is to be indexed
+    new_chunks: int = 0  # "read": the chunks it makes
+
+
 @dataclass
 class IngestReport:
     """What one ingest run did."""
 
     added: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)  # also articles whose text is indexed under another id
     replaced: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # one-line messages
+    notes: list[str] = field(default_factory=list)  # one-line messages that are no failure
     chunks: int = 0
     seconds: float = 0.0
 

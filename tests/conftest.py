@@ -50,6 +50,13 @@ def make_pipeline(data_dir: Path, embedder: object):
     return Pipeline.open(PipelineConfig(data_dir, answer_cache_size=0), embedder=embedder)  # type: ignore[arg-type]
 
 
+@pytest.fixture(autouse=True)
+def private_urls_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test servers listen on 127.0.0.1: settings read from the environment may fetch from it. Tests of the
+    address guard pass their own setting; `settings_for` and the CLI tests clear every NEWSBOT_* variable."""
+    monkeypatch.setenv("NEWSBOT_ALLOW_PRIVATE_URLS", "1")
+
+
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
 from rag.ingest.chunking import ChunkingConfig, chunk_article
-from rag.ingest.loaders import iter_path
+from rag.ingest.loaders import article_from_record, iter_path
 from rag.question.sentences import sentence_spans
-from rag.types import Article
-from tests.conftest import SEED_FILE
+from rag.types import Article, paragraph_spans
+from tests.conftest import SEED_FILE, SHARED_EVAL
 
 
 def seed() -> Article:
@@ -77,3 +78,55 @@ def test_overlong_sentence_is_cut_at_spaces() -> None:
 )
 def test_sentence_spans(text: str, expected: list[str]) -> None:
     assert [text[s:e] for s, e in sentence_spans(text)] == expected
+
+
+# --- offsets index the text as supplied --------------------------------------------------------------------------
+MULTIHOP_CORPUS = SHARED_EVAL / "multihop_rag" / "corpus.jsonl"
+
+
+@pytest.mark.parametrize(
+    ("text", "paragraphs"),
+    [
+        ("One.\n\nTwo.", ["One.", "Two."]),
+        ("One.\n\n\n\nTwo.", ["One.", "Two."]),  # a run of blank lines is one break
+        ("One.\r\n\r\nTwo.\r\n", ["One.", "Two."]),  # Windows line ends
+        ("One.\n \t\n  Two.  \n\n", ["One.", "Two."]),  # blank lines holding spaces; padding trimmed
+        ("A line\nwrapped.\n\nNext.", ["A line\nwrapped.", "Next."]),  # a single line break stays inside
+        ("\n\n  \n", []),
+    ],
+)
+def test_paragraphs_are_runs_of_non_blank_lines(text: str, paragraphs: list[str]) -> None:
+    assert [text[s:e] for s, e in paragraph_spans(text)] == paragraphs
+    assert Article("x", "X", text).paragraphs == paragraphs
+
+
+def test_chunks_of_text_with_blank_line_runs_and_crlf_are_exact_spans() -> None:
+    text = "Dateline\r\n\r\n\r\nThe port reopened on Monday.\r\nFerries sailed.\n\n\n\nThe storm went on.  \n \n\nEnd."
+    article = Article("runs", "Runs", text)
+    chunks = chunk_article(article, ChunkingConfig(max_chars=40))
+    assert [(c.text, c.paragraphs) for c in chunks] == [
+        ("Dateline", (1,)),  # a heading-like line opens a chunk of its own
+        ("The port reopened on Monday.", (2,)),  # paragraph 2 is too long: split at its sentences
+        ("Ferries sailed.\n\n\n\nThe storm went on.", (2, 3)),  # the blank lines between, as they are
+        ("End.", (4,)),
+    ]
+    assert all(text[c.start : c.end] == c.text for c in chunks)
+
+
+def test_a_txt_body_is_the_file_verbatim_after_the_title() -> None:
+    raw = SEED_FILE.read_text(encoding="utf-8")
+    article = seed()
+    body = raw.split("\n\n", 1)[1].lstrip()  # the body starts at the first non-blank character after the title
+    assert body.startswith(article.text) and body[len(article.text) :].strip() == "Leave a Comment"
+    assert all(body[c.start : c.end] == c.text for c in chunk_article(article))
+
+
+@pytest.mark.skipif(not MULTIHOP_CORPUS.is_file(), reason="needs ../shared/eval/multihop_rag/corpus.jsonl")
+def test_every_multihop_chunk_is_a_slice_of_its_record_text() -> None:
+    records = [json.loads(line) for line in MULTIHOP_CORPUS.read_text(encoding="utf-8").splitlines()]
+    shifted = []
+    for record in records:
+        article = article_from_record(record, record["id"])
+        assert record["text"].startswith(article.text)  # a JSONL body starts where the record's text starts
+        shifted += [c.chunk_id for c in chunk_article(article) if record["text"][c.start : c.end] != c.text]
+    assert (len(records), shifted) == (609, [])

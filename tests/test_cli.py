@@ -86,9 +86,10 @@ def test_plain_output_lists_sources(capsys: pytest.CaptureFixture[str], seeded_c
 
 def test_ingest_twice_same_index(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     data = str(tmp_path / "data")
-    code, out, _ = run(capsys, "--data-dir", data, "ingest", str(SEED_FILE))
+    code, out, err = run(capsys, "--data-dir", data, "ingest", str(SEED_FILE))
     assert code == 0
     assert out.startswith("1 added, 0 unchanged, 0 replaced, 0 failed; 10 chunks in ")
+    assert (out.count("\n"), err) == (1, "")  # not a terminal: one summary line, no progress
     code, out, _ = run(capsys, "--data-dir", data, "ingest", str(SEED_FILE))
     assert code == 0
     assert out.startswith("0 added, 1 unchanged, 0 replaced, 0 failed; 0 chunks in ")
@@ -152,6 +153,12 @@ def test_jsonl_round_trip(
             1,
             "newsbot: /no/such/file.txt: no such file or directory — check the path\n",
         ),
+        (
+            ["ingest", "http://2130706433:9/x"],  # 127.0.0.1, written as one number
+            1,
+            "newsbot: http://2130706433:9/x: cannot fetch — check the address "
+            "(newsbot fetches public http and https pages only)\n",
+        ),
     ],
 )
 def test_bad_input_one_line_and_index_unchanged(
@@ -163,6 +170,74 @@ def test_bad_input_one_line_and_index_unchanged(
     got, _, err = run(capsys, "--data-dir", str(seeded_copy), *argv)
     assert (got, err) == (code, message)
     assert Registry(seeded_copy / "index.sqlite3").articles() == before
+
+
+def test_an_article_larger_than_the_warning_size_is_announced_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.progress.LARGE_INPUT_CHUNKS", 5)
+    code, out, err = run(capsys, "--data-dir", str(tmp_path / "data"), "ingest", str(SEED_FILE))
+    assert code == 0 and out.count("\n") == 1
+    assert err == (
+        f"newsbot: {SEED_ID} makes 10 chunks (~1 min to embed) — is it one article? "
+        "Ctrl-C stops the ingest and keeps every article committed before\n"
+    )
+
+
+def test_colliding_file_names_become_distinct_articles(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    folder, data = tmp_path / "in", str(tmp_path / "data")
+    for name, body in [
+        ("a/report.txt", "Ferries sailed at dawn from the northern pier."),
+        ("b/report.txt", "The southern pier stayed closed all week."),
+        ("quake.txt", "A magnitude 5 earthquake shook the coast on Sunday."),
+        ("quake.md", "Aftershocks followed the **earthquake** for two days."),
+    ]:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(f"{name}\n\n{body}\n", encoding="utf-8")
+    code, out, err = run(capsys, "--data-dir", data, "ingest", str(folder))
+    assert code == 0
+    assert out.startswith("4 added, 0 unchanged, 0 replaced, 0 failed; 4 chunks in ")
+    assert err.startswith(f"newsbot: {folder / 'quake.txt'}: doc id 'quake' is taken by {folder / 'quake.md'} — ")
+    code, out, _ = run(capsys, "--data-dir", data, "ingest", str(folder))
+    assert out.startswith("0 added, 4 unchanged, 0 replaced, 0 failed; 0 chunks in ")
+    _, listed, _ = run(capsys, "--data-dir", data, "list", "--json")
+    ids = sorted(json.loads(line)["doc_id"] for line in listed.splitlines())
+    assert ids[:3] == ["a-report", "b-report", "quake"] and ids[3].startswith("quake-")
+
+
+HARBOUR_MD = """# Storm closes the harbour
+
+The **harbour master** said the _northern pier_ would reopen on **Thursday**, after divers
+[inspected](https://example.com/divers) the damaged moorings.
+
+- Ferries will run a reduced timetable until Saturday.
+- Fishing boats stay in port.
+"""
+
+
+def test_citations_quote_the_text_as_supplied(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from rag.index.registry import Registry
+
+    body = SEED_FILE.read_text(encoding="utf-8").split("\n\n", 1)[1]
+    supplied = "\n\n" + body.replace("\n\n", "\n\n\n").replace("\n", "\r\n", 3)  # blank-line runs, some CRLF
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"id": "envoy", "title": "Russian envoy", "text": supplied}) + "\n", "utf-8")
+    (tmp_path / "harbour.md").write_text(HARBOUR_MD, encoding="utf-8")
+    data = tmp_path / "data"
+    assert run(capsys, "--data-dir", str(data), "ingest", str(corpus), str(tmp_path / "harbour.md"))[0] == 0
+
+    oman = ask_json(capsys, data, "What did Dedov say about Oman?")
+    assert OMAN_QUOTE in oman["answer"]
+    for c in oman["citations"]:  # offsets into the record's text, exactly as supplied
+        assert supplied[c["start"] : c["end"]] == c["text"]
+
+    pier = ask_json(capsys, data, "When will the northern pier reopen?")
+    stored = Registry(data / "index.sqlite3").article("harbour")
+    assert stored is not None and pier["citations"]
+    assert "The harbour master said the northern pier would reopen on Thursday" in pier["answer"]
+    for c in pier["citations"]:  # Markdown: the prose, no syntax; offsets into the stored text
+        assert not any(mark in c["text"] for mark in ("**", "_northern", "](", "- Ferries"))
+        assert stored.text[c["start"] : c["end"]] == c["text"]
 
 
 def test_remove_leaves_the_bm25_file_of_the_state_it_made(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import socket
@@ -120,6 +121,59 @@ def test_html_main_text(tmp_path: Path) -> None:
     assert "Home" not in article.text and "Subscribe" not in article.text
 
 
+def test_html_keeps_its_paragraphs_and_the_headline_apart(tmp_path: Path) -> None:
+    path = tmp_path / "port.html"
+    path.write_text(ARTICLE_HTML.replace("<p>The harbour", "<h2>Ferries back</h2><p>The <b>harbour</b>"), "utf-8")
+    article = only_article(list(iter_path(path)))
+    assert (article.title, article.paragraphs) == (
+        "Port reopens after storm",
+        [
+            "Ferries back",
+            "The harbour of Westhaven reopened on Monday after a storm closed it for three days, officials said.",
+            "“We cleared the channel overnight and the first ferries sailed at dawn,” harbour master Ana Ruiz told "
+            "reporters.",
+            "Shipping companies said delays would ease by the end of the week as cargo backlogs are cleared.",
+        ],
+    )
+
+
+MARKDOWN = """---
+title: Rates held
+---
+
+# Rates held for a third month
+
+The **central bank** held its _main rate_ at 4.5 percent, [the statement](https://example.com/s) said on
+Tuesday, and it *expects* inflation to ease.
+
+## What comes next
+
+- Governor `Ana Ruiz` will speak on **Friday**.
+* Markets had priced in a hold.
+1. A cut is expected in ![chart](c.png) June.
+
+> “We are patient,” the governor said.
+"""
+
+
+def test_markdown_is_stored_as_plain_prose(tmp_path: Path) -> None:
+    path = tmp_path / "rates.md"
+    path.write_text(MARKDOWN, encoding="utf-8")
+    article = only_article(list(iter_path(path)))
+    assert article.title == "Rates held"
+    assert article.paragraphs == [
+        "Rates held for a third month",
+        "The central bank held its main rate at 4.5 percent, the statement said on Tuesday, and it expects inflation "
+        "to ease.",
+        "What comes next",
+        "Governor Ana Ruiz will speak on Friday.",
+        "Markets had priced in a hold.",
+        "A cut is expected in chart June.",
+        "“We are patient,” the governor said.",
+    ]
+    assert article.text == "\n\n".join(article.paragraphs)
+
+
 def test_html_without_article_text(tmp_path: Path) -> None:
     path = tmp_path / "empty.html"
     path.write_text("<html><body><nav><a href='/'>Home</a></nav></body></html>", encoding="utf-8")
@@ -147,12 +201,59 @@ def test_jsonl_corpus_with_a_bad_line(tmp_path: Path) -> None:
     )
 
 
+def test_jsonl_text_is_kept_as_supplied(tmp_path: Path) -> None:
+    text = "\nFirst paragraph.\r\n\r\n\r\nSecond,\nwrapped.\n\n\nLeave a Comment\n"
+    path = tmp_path / "corpus.jsonl"
+    path.write_text(json.dumps({"id": "r", "title": " A\ttitle ", "text": text}) + "\n", encoding="utf-8")
+    article = only_article(list(iter_path(path)))
+    assert (article.title, article.text) == ("A title", "\nFirst paragraph.\r\n\r\n\r\nSecond,\nwrapped.")
+    assert article.paragraphs == ["First paragraph.", "Second,\nwrapped."]
+
+
+def test_a_repeated_jsonl_id_is_reported_not_swallowed(tmp_path: Path) -> None:
+    path = tmp_path / "corpus.jsonl"
+    lines = [{"id": "a-1", "text": "First."}, {"id": "a-2", "text": "Second."}, {"id": "a-1", "text": "Third."}]
+    path.write_text("\n".join(json.dumps(x) for x in lines), encoding="utf-8")
+    items = list(iter_path(path))
+    assert [i.doc_id for i in items[:2]] == ["a-1", "a-2"]
+    assert str(items[2]) == f"{path}:3: id 'a-1' is also on line 1 — give every record its own id"
+
+
+def test_file_doc_ids_follow_the_path_below_the_ingested_folder(tmp_path: Path) -> None:
+    for name in ("a/report.txt", "b/report.txt", "quake.txt", "quake.md", "seed.txt"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(f"{name}\n\nThe body of {name}.\n", encoding="utf-8")
+    items = list(iter_path(tmp_path))
+    digest = hashlib.sha1(b"quake.txt").hexdigest()[:6]
+    assert [i.doc_id if isinstance(i, Article) else str(i) for i in items] == [
+        "a-report",  # nested: its folder in front
+        "b-report",
+        "quake",  # directly in the folder: its stem, as before (quake.md comes first in name order)
+        f"{tmp_path / 'quake.txt'}: doc id 'quake' is taken by {tmp_path / 'quake.md'} — indexed as 'quake-{digest}'",
+        f"quake-{digest}",
+        "seed",
+    ]
+    assert [i.doc_id for i in items if isinstance(i, Article)] == [
+        i.doc_id for i in iter_path(tmp_path) if isinstance(i, Article)
+    ]  # the same ids every run
+
+
+def test_two_files_named_on_the_command_line_keep_apart(tmp_path: Path) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "report.txt").write_text(f"Report {folder}\n\nBody {folder}.\n", encoding="utf-8")
+    items = list(iter_sources([str(tmp_path / "a" / "report.txt"), str(tmp_path / "b" / "report.txt")]))
+    articles = [i for i in items if isinstance(i, Article)]
+    assert [a.title for a in articles] == ["Report a", "Report b"]
+    assert articles[0].doc_id == "report" and articles[1].doc_id.startswith("report-")
+
+
 def test_directory_is_recursive_and_ordered(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "two.txt").write_text("Two\n\nBody two.\n", encoding="utf-8")
     (tmp_path / "one.txt").write_text("One\n\nBody one.\n", encoding="utf-8")
     (tmp_path / "skip.pdf").write_bytes(b"%PDF")
-    assert [a.doc_id for a in iter_path(tmp_path)] == ["two", "one"]  # sorted by path: b/two.txt < one.txt
+    assert [a.doc_id for a in iter_path(tmp_path)] == ["b-two", "one"]  # sorted by path: b/two.txt < one.txt
 
 
 @pytest.mark.parametrize(
@@ -211,15 +312,20 @@ def http_base() -> Iterator[str]:
     server.server_close()
 
 
+def fetched(*urls: str, timeout: float = 15.0) -> list:
+    """What the loaders make of URLs on this test's server (on 127.0.0.1, so private addresses are allowed)."""
+    return list(iter_sources(list(urls), timeout=timeout, allow_private_urls=True))
+
+
 def test_url_html(http_base: str) -> None:
-    article = only_article(list(iter_sources([f"{http_base}/port.html"])))
+    article = only_article(fetched(f"{http_base}/port.html"))
     assert article.url == f"{http_base}/port.html"
     assert article.doc_id.startswith("127.0.0.1-port-")
     assert "first ferries sailed at dawn" in article.text
 
 
 def test_url_text_in_seed_shape(http_base: str) -> None:
-    article = only_article(list(iter_sources([f"{http_base}/seed.txt"])))
+    article = only_article(fetched(f"{http_base}/seed.txt"))
     assert article.published == "2025-11-01T19:37:00"
     assert article.text == only_article(list(iter_path(SEED_FILE))).text
 
@@ -232,11 +338,11 @@ def test_url_text_in_seed_shape(http_base: str) -> None:
     ],
 )
 def test_url_errors(http_base: str, path: str, message: str) -> None:
-    assert message in only_error(list(iter_sources([http_base + path])))
+    assert message in only_error(fetched(http_base + path))
 
 
 def test_url_timeout(http_base: str) -> None:
-    assert only_error(list(iter_sources([f"{http_base}/slow"], timeout=0.3))) == (
+    assert only_error(fetched(f"{http_base}/slow", timeout=0.3)) == (
         f"{http_base}/slow: timed out after 0.3 s — try again later"
     )
 
@@ -246,4 +352,4 @@ def test_url_refused() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/x"
-    assert only_error(list(iter_sources([url]))) == f"{url}: cannot fetch (ConnectError) — check the address"
+    assert only_error(fetched(url)) == f"{url}: cannot fetch — check the address"

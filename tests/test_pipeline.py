@@ -208,3 +208,70 @@ def test_chunks_read_before_an_ingest_are_not_served_after_it(fake_pipeline) -> 
     after = fake_pipeline.chunks.article_chunks(["a"])
     assert [c.text for c in after] == ["Ferries stayed in port.\n\nThe storm went on."]
     assert fake_pipeline.chunks.chunks([c.chunk_id for c in before]) == {}  # the old chunks are gone
+
+
+# --- citations quote the text as supplied -------------------------------------------------------------------------
+def test_a_citation_locates_its_text_in_the_record_as_supplied(fake_pipeline, tmp_path: Path) -> None:
+    import json
+
+    text = (
+        "\n\nFerries sailed at dawn.\r\n\r\n\r\n\r\nThe port reopened on Monday\nafter the storm.\n\n\n\nTugs waited."
+    )
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"id": "harbour", "title": "Harbour", "text": text}) + "\n", encoding="utf-8")
+    assert fake_pipeline.ingest(iter_sources([str(corpus)])).added == ["harbour"]
+    answer = fake_pipeline.ask("When did the port reopen after the storm?")
+    assert answer.citations
+    for c in answer.citations:
+        assert text[c.start : c.end] == c.text
+
+
+# --- one article once ----------------------------------------------------------------------------------------
+def test_the_same_text_under_another_name_is_indexed_once(fake_pipeline, tmp_path: Path) -> None:
+    from tests.test_documents import ARTICLE_HTML
+
+    (tmp_path / "port.html").write_text(ARTICLE_HTML, encoding="utf-8")
+    (tmp_path / "port-saved.htm").write_text(ARTICLE_HTML, encoding="utf-8")
+    report = fake_pipeline.ingest(iter_sources([str(tmp_path / "port.html"), str(tmp_path / "port-saved.htm")]))
+    assert (report.added, report.unchanged) == (["port"], ["port"])
+    assert report.notes == ["port-saved: the same text is already indexed as 'port' — not indexed again"]
+    again = fake_pipeline.ingest(iter_sources([str(tmp_path / "port-saved.htm")]))  # a later run: the registry knows
+    assert (again.added, again.unchanged, again.notes) == (
+        [],
+        ["port"],
+        ["port-saved: the same text is already indexed as 'port' — not indexed again"],
+    )
+    assert [a.doc_id for a in fake_pipeline.articles()] == ["port"]
+
+
+def test_two_articles_with_one_doc_id_in_one_run_are_both_kept_or_reported(fake_pipeline) -> None:
+    report = fake_pipeline.ingest(
+        [article("a", "Ferries sailed at dawn."), article("a", "The port reopened.", title="Other"), article("b", "x")]
+    )
+    assert (report.added, report.failed) == (
+        ["a", "b"],
+        ["a: two articles of this ingest have this doc id; the second, “Other”, was skipped — "
+         "give one of them another id or file name"],
+    )  # fmt: skip
+    again = fake_pipeline.ingest([article("a", "Ferries sailed at dawn."), article("a", "Ferries sailed at dawn.")])
+    assert (again.unchanged, again.failed, again.replaced) == (["a", "a"], [], [])  # the same article twice: fine
+
+
+def test_an_index_from_before_text_hashes_finds_its_articles_by_text(tmp_path: Path) -> None:
+    import sqlite3
+
+    from rag.index.registry import Registry
+
+    path = tmp_path / "index.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(  # the articles table as indexes written before had it: no text_hash column
+        "CREATE TABLE articles (doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, source TEXT NOT NULL, published TEXT,"
+        " url TEXT, content_hash TEXT NOT NULL, chunks INTEGER NOT NULL, text TEXT NOT NULL);"
+        "INSERT INTO articles VALUES ('old', 'Old', '', NULL, NULL, 'h', 1, 'Ferries sailed at dawn.');"
+    )
+    db.commit()
+    db.close()
+    registry = Registry(path)
+    assert registry.doc_with_text(article("new", "Ferries sailed at dawn.").text_hash, "new") == "old"
+    assert registry.doc_with_text(article("old", "Ferries sailed at dawn.").text_hash, "old") is None
+    registry.close()

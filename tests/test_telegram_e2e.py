@@ -280,7 +280,7 @@ async def test_bad_inputs_get_short_clear_replies_and_leave_the_index_alone(
         "huge.txt is 6,000 bytes; the limit is 5,000 bytes."
     )
     assert await expect(emu.send_command(chat, chat, "/ingest", dead)) == (
-        f"Could not index {dead}: {dead}: cannot fetch (ConnectError) — check the address"
+        f"Could not index {dead}: {dead}: cannot fetch — check the address"
     )
     errors = (await emu.records())["webhookErrors"]
     assert errors == []

@@ -122,7 +122,9 @@ def build_application(
         builder = builder.request(request).get_updates_request(request)
     app = builder.build()
     app.bot_data[h.DEPS] = h.BotDeps(
-        service=NewsService(pipeline, store, fetch_timeout=settings.fetch_timeout),
+        service=NewsService(
+            pipeline, store, fetch_timeout=settings.fetch_timeout, allow_private_urls=settings.allow_private_urls
+        ),
         access=Access(settings.allowed_chats, settings.admins),
         limiter=RateLimiter(settings.rate_limit, settings.rate_window, clock),
         max_upload_bytes=settings.max_upload_bytes,

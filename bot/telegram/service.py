@@ -43,10 +43,13 @@ class Indexed:
 class NewsService:
     """Questions, sources and ingests for the Telegram front end."""
 
-    def __init__(self, pipeline: Pipeline, store: ChatStore, *, fetch_timeout: float = 15.0) -> None:
+    def __init__(
+        self, pipeline: Pipeline, store: ChatStore, *, fetch_timeout: float = 15.0, allow_private_urls: bool = False
+    ) -> None:
         self.pipeline = pipeline
         self.store = store
         self.fetch_timeout = fetch_timeout
+        self.allow_private_urls = allow_private_urls
         self._ingest_lock = threading.Lock()
         self._chat_locks: dict[str, asyncio.Lock] = {}
 
@@ -94,7 +97,8 @@ class NewsService:
 
     async def ingest_url(self, url: str) -> Indexed:
         """Fetch a URL (outside the pipeline lock: a slow site must not hold up questions) and index it."""
-        items = await self._run(lambda: list(iter_sources([url], timeout=self.fetch_timeout)))
+        fetching = iter_sources([url], timeout=self.fetch_timeout, allow_private_urls=self.allow_private_urls)
+        items = await self._run(lambda: list(fetching))
         return await self._run(lambda: self._ingest(items))
 
     async def ingest_document(self, file_name: str, data: bytes) -> Indexed:

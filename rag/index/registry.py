@@ -24,14 +24,14 @@ from rag.errors import IndexUnavailable
 from rag.index.analysis import VERSION as ANALYSIS_VERSION
 from rag.index.analysis import encode_sentences, encode_stems
 from rag.question.words import STEMMER_VERSION
-from rag.types import Article, ArticleInfo, Chunk
+from rag.types import Article, ArticleInfo, Chunk, text_digest
 
 _SCHEMA = """
 PRAGMA journal_mode=WAL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (
     doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, source TEXT NOT NULL, published TEXT,
-    url TEXT, content_hash TEXT NOT NULL, chunks INTEGER NOT NULL, text TEXT NOT NULL);
+    url TEXT, content_hash TEXT NOT NULL, chunks INTEGER NOT NULL, text TEXT NOT NULL, text_hash TEXT);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL, doc_id TEXT NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, paragraphs TEXT NOT NULL, stems TEXT, sentences TEXT,
@@ -89,6 +89,7 @@ class Registry:
         try:
             self.db.executescript(_SCHEMA)
             self._add_vector_column()
+            self._add_text_hashes()
             self._forget_other_analyses()
         except sqlite3.DatabaseError as exc:
             self.db.close()
@@ -103,6 +104,17 @@ class Registry:
             with self.transaction():
                 if "vector" not in {row[1] for row in self.db.execute("PRAGMA table_info(chunks)")}:
                     self.db.execute("ALTER TABLE chunks ADD COLUMN vector BLOB")
+
+    def _add_text_hashes(self) -> None:
+        """Give an index written before articles were found by their text a `text_hash` column, filled (once)."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(articles)")}
+        if "text_hash" not in columns:
+            self.db.create_function("newsbot_text_hash", 1, text_digest, deterministic=True)
+            with self.transaction():
+                if "text_hash" not in {row[1] for row in self.db.execute("PRAGMA table_info(articles)")}:
+                    self.db.execute("ALTER TABLE articles ADD COLUMN text_hash TEXT")
+                    self.db.execute("UPDATE articles SET text_hash = newsbot_text_hash(text)")
+        self.db.execute("CREATE INDEX IF NOT EXISTS articles_text ON articles(text_hash)")
 
     def _forget_other_analyses(self) -> None:
         """Forget the stems and sentences another stemmer or sentence splitter wrote (`fill_analysis` writes them
@@ -126,6 +138,11 @@ class Registry:
     def article_hash(self, doc_id: str) -> str | None:
         """The content hash the index holds for `doc_id`, or None."""
         row = self.one("SELECT content_hash FROM articles WHERE doc_id=?", (doc_id,))
+        return row[0] if row else None
+
+    def doc_with_text(self, text_hash: str, other_than: str) -> str | None:
+        """The doc id of an indexed article, other than `other_than`, whose text has this `Article.text_hash`."""
+        row = self.one("SELECT doc_id FROM articles WHERE text_hash=? AND doc_id!=? LIMIT 1", (text_hash, other_than))
         return row[0] if row else None
 
     def articles(self) -> list[ArticleInfo]:
@@ -194,7 +211,7 @@ class Registry:
                 )
             self.db.execute("DELETE FROM removed WHERE doc_id = ?", (article.doc_id,))
             self.db.execute(
-                "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     article.doc_id,
                     article.title,
@@ -204,6 +221,7 @@ class Registry:
                     article.content_hash,
                     len(chunks),
                     article.text,
+                    article.text_hash,
                 ),
             )
             self._bump()

@@ -256,10 +256,12 @@ class ChromaStore:
     def missing(self, chunk_ids: Sequence[str]) -> list[str]:
         """The ids among `chunk_ids` that the collection holds no vector for, in order."""
 
+        asked = list(dict.fromkeys(chunk_ids))  # Chroma refuses an id asked twice
+
         def read(collection: Any) -> list[str]:
             held: set[str] = set()
-            for i in range(0, len(chunk_ids), _PAGE):
-                held.update(collection.get(ids=list(chunk_ids[i : i + _PAGE]), include=[])["ids"])
+            for i in range(0, len(asked), _PAGE):
+                held.update(collection.get(ids=asked[i : i + _PAGE], include=[])["ids"])
             return [c for c in chunk_ids if c not in held]
 
         return self._run("read", read) if chunk_ids else []

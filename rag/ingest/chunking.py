@@ -1,8 +1,10 @@
 """Article → [Chunk]: paragraphs packed up to a size, long paragraphs split at sentences.
 
 Every chunk is a contiguous span of `article.text` (`text == article.text[start:end]`), so
-a citation can be shown verbatim and located. Consecutive chunks inside one paragraph share
-their boundary sentence (the overlap), so no sentence loses its neighbour.
+a citation can be shown verbatim and located. Paragraphs are runs of non-blank lines; a chunk
+that packs several keeps the blank lines between them as they are in the text. Consecutive
+chunks inside one paragraph share their boundary sentence (the overlap), so no sentence loses
+its neighbour.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rag.question.sentences import is_heading, sentence_spans
-from rag.types import Article, Chunk
+from rag.types import Article, Chunk, paragraph_spans
 
 
 @dataclass(frozen=True)
@@ -19,14 +21,6 @@ class ChunkingConfig:
 
     max_chars: int = 700
     overlap_sentences: int = 1
-
-
-def _paragraph_spans(text: str) -> list[tuple[int, int]]:
-    spans, pos = [], 0
-    for para in text.split("\n\n"):
-        spans.append((pos, pos + len(para)))
-        pos += len(para) + 2
-    return spans
 
 
 def _split_long(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:
@@ -57,7 +51,7 @@ def chunk_article(article: Article, config: ChunkingConfig | None = None) -> lis
     """Split an article into chunks of at most about `max_chars` characters."""
     config = config or ChunkingConfig()
     text = article.text
-    spans = _paragraph_spans(text)
+    spans = paragraph_spans(text)
     units = _units(text, spans, config.max_chars)
     heading_starts = {s for s, e in spans if is_heading(text[s:e])}
     groups: list[list[tuple[int, int, int]]] = []
