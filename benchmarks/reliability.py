@@ -3,6 +3,8 @@
   kills        kill -9 an ingest, and a removal, at random moments; run each again; compare with a clean run
   determinism  the same questions in several fresh `newsbot ask --jsonl` processes, compared byte for byte
   memory       one process answering many questions: its RSS as it goes
+  outage       a Chroma server stopped and started again under a stream of `ask --jsonl` questions
+  repair       the vectors of an index deleted; `newsbot check --repair` restores them
 
 Each prints what it measured, ending with one line for the table. Real processes, the real model; data dirs
 under --work (default /tmp/newsbot-reliability), removed before each run.
@@ -102,7 +104,7 @@ def cmd_kills(opts: argparse.Namespace) -> None:
     remove_seconds = time.perf_counter() - started
     want_after_remove = state(clean)
     rng = random.Random(opts.seed)
-    bad = {"ingest": [], "remove": []}
+    bad: dict[str, list[tuple[int, float, str]]] = {"ingest": [], "remove": []}
     for n in range(opts.rounds):
         data = work / f"round{n}"
         shutil.rmtree(data, ignore_errors=True)
@@ -203,6 +205,98 @@ def cmd_memory(opts: argparse.Namespace) -> None:
     )
 
 
+def cmd_outage(opts: argparse.Namespace) -> None:
+    """`ask --jsonl` against a Chroma server that stops after a third of the questions and starts again after two
+    thirds: the process must live through it and answer every question once the server is back."""
+    import socket
+
+    work = opts.work / "outage"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    chroma = Path(sys.executable).parent / "chroma"
+    command = [str(chroma), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(work / "server")]
+
+    def server() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(300):  # bounded: 60 s to start
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return proc
+            time.sleep(0.2)
+        proc.kill()
+        raise SystemExit("the Chroma server did not start")
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    env.update(NEWSBOT_CHROMA_URL=f"http://127.0.0.1:{port}", NEWSBOT_EXACT_LIMIT="0")
+    data = str(work / "data")
+    questions = [json.loads(line)["question"] for line in (EVAL / "seed_questions.jsonl").open(encoding="utf-8")]
+    questions = [q for q in questions][: opts.questions]
+    first = server()
+    subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--data-dir", data, "ingest", str(ROOT / "bot" / "seeds")],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    ask = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "--data-dir", data, "ask", "--jsonl"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert ask.stdin is not None and ask.stdout is not None
+    results: list[tuple[str, dict[str, Any]]] = []
+    second: subprocess.Popen[bytes] | None = None
+    for n, question in enumerate(questions):
+        if n == len(questions) // 3:
+            first.terminate()
+            first.wait(30)
+        if n == 2 * len(questions) // 3:
+            second = server()
+        phase = "before" if n < len(questions) // 3 else "during" if n < 2 * len(questions) // 3 else "after"
+        ask.stdin.write(json.dumps({"id": str(n), "question": question}) + "\n")
+        ask.stdin.flush()
+        results.append((phase, json.loads(ask.stdout.readline())))
+    ask.stdin.close()
+    ask.wait(60)
+    if second is not None:
+        second.terminate()
+        second.wait(30)
+    counts = {phase: [r for p, r in results if p == phase] for phase in ("before", "during", "after")}
+    answered = {phase: sum(1 for r in rs if "error" not in r) for phase, rs in counts.items()}
+    print(
+        f"| a Chroma server stopped after {len(counts['before'])} of {len(questions)} `ask --jsonl` questions and "
+        f"started again {len(counts['during'])} later | process alive to the end: {ask.returncode in (0, 1)}; "
+        f"answered before {answered['before']}/{len(counts['before'])}, during {answered['during']}/"
+        f"{len(counts['during'])} (an error line each), after the restart {answered['after']}/{len(counts['after'])} |"
+    )
+
+
+def cmd_repair(opts: argparse.Namespace) -> None:
+    """Delete the vectors of a copy of an index; `newsbot check --repair` must restore every one of them."""
+    copy = opts.work / "repair"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(opts.data_dir, copy)
+    shutil.rmtree(copy / "chroma")
+    found = finish("--data-dir", str(copy), "check")
+    started = time.perf_counter()
+    repaired = finish("--data-dir", str(copy), "check", "--repair", "--sample", "200")
+    seconds = time.perf_counter() - started
+    after = finish("--data-dir", str(copy), "check", "--sample", "100000")
+    print(found, repaired, after, sep="\n")
+    print(
+        f"| `chroma/` of {opts.data_dir.name} deleted | `check` finds: {found.splitlines()[1]}; `check --repair` "
+        f"({seconds:.0f} s) then `check --sample 100000`: {after.splitlines()[1]}; {after.splitlines()[2]} |"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one measurement."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.reliability", description=__doc__)
@@ -220,9 +314,20 @@ def main(argv: list[str] | None = None) -> int:
     mem.add_argument("data_dir", type=Path)
     mem.add_argument("--questions", type=int, default=10_000)
     mem.add_argument("--every", type=int, default=1000)
+    outage = sub.add_parser("outage", help="a Chroma server stopped and started under a stream of questions")
+    outage.add_argument("--questions", type=int, default=23)
+    rep = sub.add_parser("repair", help="an index's vectors deleted, then check --repair")
+    rep.add_argument("data_dir", type=Path)
     opts = p.parse_args(argv)
     opts.work.mkdir(parents=True, exist_ok=True)
-    {"kills": cmd_kills, "determinism": cmd_determinism, "memory": cmd_memory}[opts.command](opts)
+    commands = {
+        "kills": cmd_kills,
+        "determinism": cmd_determinism,
+        "memory": cmd_memory,
+        "outage": cmd_outage,
+        "repair": cmd_repair,
+    }
+    commands[opts.command](opts)
     return 0
 
 
