@@ -85,67 +85,98 @@ def test_repl_entry_point_with_piped_stdin(
     assert second.startswith(REFUSAL)
 
 
+class Terminal:
+    """`newsbot repl` on a pseudo-terminal that is its controlling terminal (so Ctrl-C there is its SIGINT); what
+    it shows, read with bounded waits."""
+
+    def __init__(self, data_dir: Path, **env: str) -> None:
+        import pty
+        import subprocess
+
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+        environ.update(TERM="xterm", COLUMNS="200", LINES="50", **env)
+        self.leader, follower = pty.openpty()
+
+        def own_terminal() -> None:
+            import fcntl
+            import termios
+
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "--data-dir", str(data_dir), "repl"],
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            env=environ,
+            cwd=Path(__file__).resolve().parents[1],
+            preexec_fn=own_terminal,
+        )
+        os.close(follower)
+        self.raw = b""
+
+    def seen(self) -> bytes:
+        """Everything shown so far, without the terminal's escape sequences."""
+        import re
+
+        return re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", self.raw)
+
+    def since(self, after: bytes) -> bytes:
+        return self.seen().partition(after)[2] if after else self.seen()
+
+    def read_until(self, marker: bytes, seconds: float = 120.0, after: bytes = b"") -> None:
+        """Read until `marker` is shown (after `after`), at most `seconds`; fails with what was shown."""
+        import select
+        import time
+
+        deadline = time.monotonic() + seconds
+        while marker not in self.since(after) and time.monotonic() < deadline:
+            if select.select([self.leader], [], [], 0.2)[0]:
+                try:
+                    self.raw += os.read(self.leader, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+        assert marker in self.since(after), self.seen().decode(errors="replace")[-2000:]
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.leader, keys)
+
+    def exit_code(self, seconds: float = 60.0) -> int:
+        """Wait for the REPL to end (reading what it shows, so it never blocks on a full terminal)."""
+        import select
+        import time
+
+        deadline = time.monotonic() + seconds
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            if select.select([self.leader], [], [], 0.2)[0]:
+                try:
+                    os.read(self.leader, 65536)
+                except OSError:
+                    break
+        return self.proc.wait(timeout=10)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        os.close(self.leader)
+
+
 @pytest.mark.slow
 def test_repl_on_a_terminal_says_it_is_loading_then_answers(seeded_copy: Path) -> None:
     """The real entry point on a pseudo-terminal: a line while the model and the index load, the banner, an
     answer, and Ctrl-D to leave (every read bounded in time)."""
-    import pty
-    import re
-    import select
-    import subprocess
-    import time
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
-    env.update(TERM="xterm", COLUMNS="200", LINES="50")
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "--data-dir", str(seeded_copy), "repl"],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env=env,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    os.close(follower)
-    raw = b""
-
-    def seen() -> bytes:
-        return re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", raw)  # the text, without the terminal's escape sequences
-
-    def since(after: bytes) -> bytes:
-        return seen().partition(after)[2] if after else seen()
-
-    def read_until(marker: bytes, seconds: float = 120.0, after: bytes = b"") -> None:
-        nonlocal raw
-        deadline = time.monotonic() + seconds
-        while marker not in since(after) and time.monotonic() < deadline:
-            ready, _, _ = select.select([leader], [], [], 0.5)
-            if ready:
-                try:
-                    raw += os.read(leader, 65536)
-                except OSError:  # the child closed the terminal
-                    break
-        assert marker in since(after), seen().decode(errors="replace")[-2000:]
-
+    terminal = Terminal(seeded_copy)
     try:
-        read_until(b"article(s) indexed")
-        assert b"loading the model and the index (10 chunks)" in seen().split(b"article(s) indexed")[0]
-        os.write(leader, b"What did Dedov say about Oman?\r")
-        read_until(b"highly active and positive")
-        read_until("›".encode(), after=b"highly active and positive")  # the next prompt, ready for input
-        os.write(leader, b"\x04")  # Ctrl-D: end of input
-        deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline:  # drain the terminal so the child never blocks
-            if select.select([leader], [], [], 0.2)[0]:
-                try:
-                    os.read(leader, 65536)
-                except OSError:
-                    break
-        assert proc.wait(timeout=10) == 0
+        terminal.read_until(b"article(s) indexed")
+        assert b"loading the model and the index (10 chunks)" in terminal.seen().split(b"article(s) indexed")[0]
+        terminal.type(b"What did Dedov say about Oman?\r")
+        terminal.read_until(b"highly active and positive")
+        terminal.read_until("›".encode(), after=b"highly active and positive")  # the next prompt, ready for input
+        terminal.type(b"\x04")  # Ctrl-D: end of input
+        assert terminal.exit_code() == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(leader)
+        terminal.close()
 
 
 class SlowChatServer:
@@ -200,71 +231,20 @@ class SlowChatServer:
 def test_ctrl_c_cancels_a_pending_answer_and_keeps_the_repl(seeded_copy: Path) -> None:
     """A chat model that takes its time: Ctrl-C while the answer is pending cancels that answer only, the prompt
     comes back, the conversation is as before the question, and `exit` leaves (every read bounded in time)."""
-    import pty
-    import re
-    import select
-    import subprocess
-    import time
-
     slow = SlowChatServer()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
-    env.update(TERM="xterm", COLUMNS="200", LINES="50", NEWSBOT_LLM="openai:slow", NEWSBOT_LLM_BASE_URL=slow.url)
-    leader, follower = pty.openpty()
-
-    def own_terminal() -> None:  # the pty is the child's controlling terminal: Ctrl-C there is its SIGINT
-        import fcntl
-        import termios
-
-        os.setsid()
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "--data-dir", str(seeded_copy), "repl"],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env=env,
-        cwd=Path(__file__).resolve().parents[1],
-        preexec_fn=own_terminal,
-    )
-    os.close(follower)
-    raw = b""
-
-    def seen() -> bytes:
-        return re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", raw)
-
-    def read_until(marker: bytes, seconds: float = 120.0) -> None:
-        nonlocal raw
-        deadline = time.monotonic() + seconds
-        while marker not in seen() and time.monotonic() < deadline:
-            if select.select([leader], [], [], 0.2)[0]:
-                try:
-                    raw += os.read(leader, 65536)
-                except OSError:
-                    break
-        assert marker in seen(), seen().decode(errors="replace")[-2000:]
-
+    terminal = Terminal(seeded_copy, NEWSBOT_LLM="openai:slow", NEWSBOT_LLM_BASE_URL=slow.url)
     try:
-        read_until(b"article(s) indexed")
-        os.write(leader, b"What did Dedov say about Oman?\r")
+        terminal.read_until(b"article(s) indexed")
+        terminal.type(b"What did Dedov say about Oman?\r")
         assert slow.asked.wait(60)  # the question reached the chat model, which holds it
-        os.write(leader, b"\x03")  # Ctrl-C
-        read_until(b"(cancelled)", seconds=10)
-        os.write(leader, b"/sources\r")
-        read_until(b"No sources yet", seconds=10)  # the cancelled question left no turn behind
-        os.write(leader, b"exit\r")
-        deadline = time.monotonic() + 30
-        while proc.poll() is None and time.monotonic() < deadline:
-            if select.select([leader], [], [], 0.2)[0]:
-                try:
-                    os.read(leader, 65536)
-                except OSError:
-                    break
-        assert proc.wait(timeout=10) == 0
+        terminal.type(b"\x03")  # Ctrl-C
+        terminal.read_until(b"(cancelled)", seconds=10)
+        terminal.type(b"/sources\r")
+        terminal.read_until(b"No sources yet", seconds=10)  # the cancelled question left no turn behind
+        terminal.type(b"exit\r")
+        assert terminal.exit_code(30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(leader)
+        terminal.close()
         slow.close()
 
 
