@@ -177,7 +177,7 @@ def test_markdown_is_stored_as_plain_prose(tmp_path: Path) -> None:
 def test_html_without_article_text(tmp_path: Path) -> None:
     path = tmp_path / "empty.html"
     path.write_text("<html><body><nav><a href='/'>Home</a></nav></body></html>", encoding="utf-8")
-    assert only_error(list(iter_path(path))) == ("empty: no article text found in the HTML — is this an article page?")
+    assert only_error(list(iter_path(path))) == f"{path}: no article text found in the HTML — is this an article page?"
 
 
 def test_jsonl_corpus_with_a_bad_line(tmp_path: Path) -> None:

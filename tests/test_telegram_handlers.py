@@ -758,7 +758,7 @@ async def test_admin_uploads_a_document(bot: Harness) -> None:
             b"Only a title",
             ADMIN,
             None,
-            "Could not index short.txt: short: too little text for an article (need a title line and a body)",
+            "Could not index short.txt: short.txt: too little text for an article (need a title line and a body)",
         ),
     ],
     ids=["not-admin", "wrong-type", "too-large", "binary", "not-utf8", "too-short"],

@@ -96,11 +96,13 @@ def body_spans(text: str, start: int = 0) -> list[tuple[int, int]]:
     return spans
 
 
-def article_from_text(doc_id: str, raw: str, *, source: str = "", url: str | None = None) -> Article:
+def article_from_text(
+    doc_id: str, raw: str, *, source: str = "", url: str | None = None, name: str | None = None
+) -> Article:
     """An article in the seed's shape: a title paragraph, an optional dateline, body paragraphs (kept verbatim)."""
     spans = body_spans(raw)
     if len(spans) < 2:
-        raise ArticleUnreadable(f"{doc_id}: too little text for an article (need a title line and a body)")
+        raise ArticleUnreadable(f"{name or doc_id}: too little text for an article (need a title line and a body)")
     (title_start, title_end), (body_start, dateline_end), body_end = spans[0], spans[1], spans[-1][1]
     return Article(
         doc_id=doc_id,
@@ -141,7 +143,9 @@ def _inline_text(children: list[Any]) -> str:
     return "".join(parts)
 
 
-def article_from_markdown(doc_id: str, raw: str, *, source: str = "", url: str | None = None) -> Article:
+def article_from_markdown(
+    doc_id: str, raw: str, *, source: str = "", url: str | None = None, name: str | None = None
+) -> Article:
     """A Markdown article: optional `key: value` front matter, '# Title', body blocks as plain prose."""
     meta: dict[str, str] = {}
     lines = raw.splitlines()
@@ -156,7 +160,7 @@ def article_from_markdown(doc_id: str, raw: str, *, source: str = "", url: str |
         blocks.pop()
     title = meta.get("title") or (blocks.pop(0) if blocks else "")
     if not blocks:
-        raise ArticleUnreadable(f"{doc_id}: no body text under the title — add the article's paragraphs")
+        raise ArticleUnreadable(f"{name or doc_id}: no body text under the title — add the article's paragraphs")
     published = normalise_date(meta.get("date") or meta.get("published")) or parse_dateline(blocks[0])
     return Article(
         doc_id=doc_id,
@@ -213,7 +217,9 @@ def canonical_url(html: str, url: str) -> str | None:
     return None
 
 
-def article_from_html(doc_id: str, html: str, *, source: str = "", url: str | None = None) -> Article:
+def article_from_html(
+    doc_id: str, html: str, *, source: str = "", url: str | None = None, name: str | None = None
+) -> Article:
     """The main text of an HTML page, found by trafilatura (boilerplate, menus and ads dropped), as paragraphs.
 
     With a `url`, the article's URL is the page's canonical one (`<link rel="canonical">`) when that names the
@@ -229,7 +235,7 @@ def article_from_html(doc_id: str, html: str, *, source: str = "", url: str | No
     if blocks and title and blocks[0].casefold() == title.casefold():  # the headline: the title, not paragraph 1
         blocks.pop(0)
     if sum(len(b.split()) for b in blocks) < MIN_HTML_WORDS:  # menus and link lists are not articles
-        raise ArticleUnreadable(f"{doc_id}: no article text found in the HTML — is this an article page?")
+        raise ArticleUnreadable(f"{name or doc_id}: no article text found in the HTML — is this an article page?")
     return Article(
         doc_id=doc_id,
         title=title or blocks[0][:120],
@@ -304,7 +310,7 @@ def parse(kind: str, doc_id: str, text: str, *, name: str, url: str | None = Non
         return
     reader = {"txt": article_from_text, "md": article_from_markdown, "html": article_from_html}[kind]
     try:
-        yield reader(doc_id, text, url=url)
+        yield reader(doc_id, text, url=url, name=name)
     except ArticleUnreadable as exc:
         yield exc
 
