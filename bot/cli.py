@@ -340,6 +340,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         error("interrupted — the index keeps every article committed so far; run the command again to finish")
         return 130
+    except Exception as exc:  # a failure nothing above names: one line, and the traceback only when asked for
+        if args.verbose >= 2:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        error(f"unexpected {type(exc).__name__}: {first} — run the command again with -vv for the details")
+        return 1
 
 
 if __name__ == "__main__":

@@ -374,3 +374,22 @@ def test_a_citation_of_a_fetched_article_carries_its_url(capsys: pytest.CaptureF
     assert citation["url"] == "https://news.example/port"
     assert main(["--data-dir", data, "ask", "When did the port of Westhaven reopen?"]) == 0
     assert "[1] Port reopens — paragraph 1 <https://news.example/port>" in capsys.readouterr().out
+
+
+def test_an_unexpected_failure_is_one_line_and_its_traceback_comes_with_vv(
+    capsys: pytest.CaptureFixture[str], seeded_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.pipeline import Pipeline
+
+    def broken(self: object) -> list:
+        raise RuntimeError("the registry went away\nsecond line")
+
+    monkeypatch.setattr(Pipeline, "articles", broken)
+    assert main(["--data-dir", str(seeded_copy), "list"]) == 1
+    out, err = capsys.readouterr()
+    assert (out, err) == (
+        "",
+        "newsbot: unexpected RuntimeError: the registry went away — run the command again with -vv for the details\n",
+    )
+    with pytest.raises(RuntimeError, match="the registry went away"):
+        main(["-vv", "--data-dir", str(seeded_copy), "list"])
