@@ -54,12 +54,13 @@ def finish(*args: str) -> str:
     return out
 
 
-def corpus(path: Path, count: int) -> Path:
-    """The first `count` MultiHop-RAG articles, their first paragraphs only (a quick ingest), as JSONL."""
+def corpus(path: Path, count: int, first: int = 0, paragraphs: int = 6) -> Path:
+    """`count` MultiHop-RAG articles from record `first` on, their first `paragraphs` only (a quick ingest), as
+    JSONL."""
     with MULTIHOP.open(encoding="utf-8") as f, path.open("w", encoding="utf-8") as out:
-        for line in list(f)[:count]:
+        for line in list(f)[first : first + count]:
             record = json.loads(line)
-            record["text"] = "\n\n".join(record["text"].split("\n\n")[:6])
+            record["text"] = "\n\n".join(record["text"].split("\n\n")[:paragraphs])
             out.write(json.dumps(record) + "\n")
     return path
 

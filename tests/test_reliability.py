@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.reliability import corpus, newsbot
 from bot.cli import main
 from rag.errors import IndexBusy, IndexUnavailable
 from rag.ingest.loaders import iter_sources
@@ -24,29 +25,6 @@ pytestmark = pytest.mark.slow
 MULTIHOP = SHARED_EVAL / "multihop_rag" / "corpus.jsonl"
 
 
-def corpus(path: Path, first: int, count: int) -> Path:
-    """`count` short MultiHop-RAG articles (their first paragraphs), from record `first` on, as a JSONL file."""
-    with MULTIHOP.open(encoding="utf-8") as f:
-        records = [json.loads(line) for line in f][first : first + count]
-    with path.open("w", encoding="utf-8") as out:
-        for r in records:
-            r["text"] = "\n\n".join(r["text"].split("\n\n")[:4])
-            out.write(json.dumps(r) + "\n")
-    return path
-
-
-def newsbot(*args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def check(data: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     code = main(["--data-dir", str(data), "check", "--sample", "100000", *extra])
     return code, capsys.readouterr().out
@@ -54,8 +32,8 @@ def check(data: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> tuple[
 
 def test_two_writers_at_once_leave_every_vector_reachable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
-    a = corpus(tmp_path / "a.jsonl", 0, 25)
-    b = corpus(tmp_path / "b.jsonl", 25, 25)
+    a = corpus(tmp_path / "a.jsonl", 25, first=0, paragraphs=4)
+    b = corpus(tmp_path / "b.jsonl", 25, first=25, paragraphs=4)
     first, second = (
         newsbot("--data-dir", str(data), "ingest", str(a)),
         newsbot("--data-dir", str(data), "ingest", str(b)),
