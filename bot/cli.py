@@ -343,8 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a failure nothing above names: one line, and the traceback only when asked for
         if args.verbose >= 2:
             raise
-        first = (str(exc).strip().splitlines() or [""])[0][:300]
-        error(f"unexpected {type(exc).__name__}: {first} — run the command again with -vv for the details")
+        line = (str(exc).strip().splitlines() or [""])[0][:300]
+        error(f"unexpected {type(exc).__name__}: {line} — run the command again with -vv for the details")
         return 1
 
 
