@@ -71,6 +71,9 @@ def parser() -> argparse.ArgumentParser:
     from bot.evaluate import add_arguments
 
     add_arguments(evaluate)
+    from bot.feeds_cli import add_parsers as add_feed_parsers
+
+    add_feed_parsers(sub)
     return p
 
 
@@ -297,6 +300,9 @@ COMMANDS = {
     "eval": cmd_eval,
     "check": cmd_check,
 }
+from bot.feeds_cli import COMMANDS as FEED_COMMANDS  # noqa: E402 — feeds, refresh, watch
+
+COMMANDS.update(FEED_COMMANDS)
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
