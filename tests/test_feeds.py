@@ -41,7 +41,7 @@ def article_page(title: str, paras: list[str]) -> bytes:
     ).encode()
 
 
-RSS = f"""<?xml version="1.0" encoding="UTF-8"?>
+RSS = b"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel>
 <title>Example News</title><link>http://example/</link><description>News</description>
 <item><title>Harbour reopens</title><link>/news/harbour</link><guid>harbour-1</guid>
@@ -51,19 +51,21 @@ RSS = f"""<?xml version="1.0" encoding="UTF-8"?>
 </item>
 <item><title>Council budget</title><link>/news/missing</link><guid>budget-1</guid>
 <pubDate>Sun, 02 Nov 2025 09:00:00 GMT</pubDate>
-<description>&lt;p&gt;The council agreed a budget of 40 million for roads, schools and the new library on Sunday, after a
-long debate in which the mayor defended the plan against opposition councillors.&lt;/p&gt;</description></item>
+<description>&lt;p&gt;The council agreed a budget of 40 million for roads, schools and the new library on
+Sunday, after a long debate in which the mayor defended the plan against opposition.&lt;/p&gt;</description>
+</item>
 <item><guid>no-title-no-link</guid><description>A wire note without a link or title: storms are expected
 along the coast on Tuesday, forecasters said, and ferries may be cancelled.</description></item>
 <item><title>From the future</title><link>/news/future</link><pubDate>Sat, 01 Jan 2099 00:00:00 GMT</pubDate>
 <description>Time travel is not yet possible, scientists said again at a conference on physics.</description></item>
-</channel></rss>""".encode()
+</channel></rss>"""
 
 ATOM = """<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom"><title>Atom Times</title><id>urn:atom</id>
 <updated>2025-11-02T10:00:00Z</updated>
 <entry><title>Rail strike ends</title><id>urn:rail</id><link href="http://{host}/news/rail"/>
-<updated>2025-11-02T10:00:00Z</updated><summary type="html">&lt;p&gt;Train drivers returned to work.&lt;/p&gt;</summary></entry>
+<updated>2025-11-02T10:00:00Z</updated>
+<summary type="html">&lt;p&gt;Train drivers returned to work.&lt;/p&gt;</summary></entry>
 </feed>"""
 
 JSON_FEED = """{"version": "https://jsonfeed.org/version/1.1", "title": "Json Daily",
@@ -71,6 +73,12 @@ JSON_FEED = """{"version": "https://jsonfeed.org/version/1.1", "title": "Json Da
             "content_html": "<p>The museum opened its new wing on Saturday to large crowds.</p>",
             "date_published": "2025-11-01T08:00:00Z"}]}"""
 
+PAGE_WITH_FEED = b'<html><head><link rel="alternate" type="application/atom+xml" href="/atom"></head><body>home</body>'
+LATIN1 = (
+    '<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0"><channel><title>Café Noticias</title>'
+    "<item><title>Señor Ibáñez</title><guid>l1</guid><description>El café de Ibáñez abrió.</description>"
+    "</item></channel></rss>"
+)
 BOMB = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
 <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
@@ -176,11 +184,10 @@ def site() -> Iterator[Server]:
                 "/atom": send(ATOM.replace("{host}", host).encode(), "application/atom+xml"),
                 "/json": send(JSON_FEED.replace("{host}", host).encode(), "application/feed+json"),
                 "/news/harbour": send(article_page("Harbour reopens", PARAS), "text/html"),
-                "/news/rail": send(article_page("Rail strike ends", PARAS[:1] + ["Trains ran on time."]), "text/html"),
+                "/news/rail": send(article_page("Rail strike ends", [*PARAS[:1], "Trains ran on time."]), "text/html"),
                 "/news/json": send(article_page("Museum opens", ["The museum opened a new wing."]), "text/html"),
                 "/news/future": send(article_page("Future", ["Time travel is not yet possible."]), "text/html"),
-                "/page": send(b'<html><head><link rel="alternate" type="application/atom+xml" href="/atom">'
-                              b"</head><body>home</body></html>", "text/html"),  # fmt: skip
+                "/page": send(PAGE_WITH_FEED, "text/html"),
                 "/plain-page": send(b"<html><body>no feeds here</body></html>", "text/html"),
                 "/error-200": send(b"<html><body><h1>Service unavailable</h1></body></html>", "text/html"),
                 "/bomb": send(BOMB),
@@ -190,9 +197,7 @@ def site() -> Iterator[Server]:
                 "/slow": slow,
                 "/gz": send(gzip.compress(RSS), Content_Encoding="gzip"),
                 "/latin1": send(
-                    '<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0"><channel><title>Café Noticias</title>'
-                    "<item><title>Señor Ibáñez</title><guid>l1</guid><description>El café de Ibáñez abrió.</description>"
-                    "</item></channel></rss>".encode("latin-1"),
+                    LATIN1.encode("latin-1"),
                     "application/rss+xml; charset=iso-8859-1",
                 ),
             }
