@@ -129,6 +129,25 @@ def _remove(table: Any, keys: list[str], purge: bool, settings: Settings) -> int
     return status
 
 
+def also_appeared(settings: Settings) -> dict[str, list[str]]:
+    """Doc id → where else its story appeared (near-duplicates not indexed again); empty without feeds."""
+    import sqlite3
+
+    path = settings.pipeline_config().registry_path
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT doc_id, url, source FROM duplicates ORDER BY seen_at").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:  # no index, or one that never followed a feed
+        return {}
+    out: dict[str, list[str]] = {}
+    for doc_id, url, source in rows:
+        out.setdefault(doc_id, []).append(f"{source}: {url}" if source else url)
+    return out
+
+
 def summary_lines(report: RefreshReport) -> list[str]:
     """A line per feed, then the totals."""
     lines = []
@@ -166,6 +185,10 @@ def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if any(o.status == "failed" for o in report.outcomes) else 0
 
 
+def _say(line: str) -> None:
+    print(line, flush=True)  # a log reader sees each pass as it ends
+
+
 def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
     """Refresh on a schedule until SIGINT/SIGTERM."""
     from bot.factory import open_pipeline
@@ -173,7 +196,7 @@ def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
 
     every = parse_duration(args.every) if args.every else settings.refresh_every
     pipeline = open_pipeline(settings)
-    return watch(pipeline, settings.feed_config(), every=every, keep_days=args.keep_days, say=print)
+    return watch(pipeline, settings.feed_config(), every=every, keep_days=args.keep_days, say=_say)
 
 
 COMMANDS = {"feeds": cmd_feeds, "refresh": cmd_refresh, "watch": cmd_watch}
