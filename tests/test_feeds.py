@@ -403,3 +403,26 @@ def test_opml_round_trip(tmp_path: Path, fake_pipeline) -> None:  # type: ignore
     path.write_text(write_opml(table.feeds()))
     assert read_opml(path) == ["http://a.example/rss", "http://b.example/atom?x=1&y=2"]
     table.close()
+
+
+def endless(h: Handler) -> None:
+    """A feed that never ends: 60 MB with no Content-Length, sent until the client stops reading."""
+    h.send_response(200)
+    h.send_header("Content-Type", "application/rss+xml")
+    h.end_headers()
+    piece = b"<!-- padding -->" * 4096
+    for _ in range(60 * 2**20 // len(piece)):
+        try:
+            h.wfile.write(piece)
+        except OSError:
+            return
+
+
+def test_a_feed_past_50_mb_is_cut_off(fake_pipeline) -> None:  # type: ignore[no-untyped-def]
+    with serve({"/huge": endless}) as s:
+        table = follow(fake_pipeline, s.base + "/huge")
+        report = refresh(fake_pipeline, config=CONFIG, now=NOW.timestamp())
+        table.close()
+    assert report.outcomes[0].status == "failed"
+    assert report.outcomes[0].error == f"{s.base}/huge: larger than 50 MB — is it a feed?"
+    assert fake_pipeline.articles() == []

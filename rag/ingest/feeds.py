@@ -13,6 +13,7 @@ and `json` for JSON Feed. A document that declares XML entities is refused befor
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -39,6 +40,7 @@ OLDEST = datetime(1990, 1, 1, tzinfo=UTC)  # a date before this is a feed's plac
 _ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
 
 
+@functools.cache
 def user_agent() -> str:
     """The User-Agent of every feed and page request: newsbot and its version."""
     from importlib.metadata import PackageNotFoundError, version
