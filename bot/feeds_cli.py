@@ -14,13 +14,28 @@ if TYPE_CHECKING:
     from rag.refresh import RefreshReport
 
 
+def duration(text: str) -> float:
+    """An argparse type: '15m' → 900.0 (argparse prints the one line when it is no duration)."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def days(text: str) -> int:
+    """An argparse type: a whole number of days, at least 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is no number of days — give a whole number, 1 or more")
+    return int(text)
+
+
 def add_parsers(sub: Any) -> None:
     """Add the feed commands to the CLI's subparsers."""
     feeds = sub.add_parser("feeds", help="follow RSS, Atom and JSON feeds: add, list, remove, import, export")
     fsub = feeds.add_subparsers(dest="feeds_command", metavar="ACTION", required=True)
     add = fsub.add_parser("add", help="follow feeds: a feed URL, or a page that advertises one")
     add.add_argument("urls", nargs="+", metavar="URL")
-    add.add_argument("--every", metavar="DURATION", help="this feed's own refresh interval (e.g. 1h)")
+    add.add_argument("--every", type=duration, metavar="DURATION", help="this feed's own refresh interval (e.g. 1h)")
     lst = fsub.add_parser("list", help="the followed feeds: id, url, title, articles, last fetch, status, next due")
     lst.add_argument("--json", action="store_true", help="print JSON lines")
     rm = fsub.add_parser("remove", help="stop following feeds (their articles stay unless --purge)")
@@ -31,10 +46,12 @@ def add_parsers(sub: Any) -> None:
     fsub.add_parser("export", help="print the followed feeds as OPML")
     refresh = sub.add_parser("refresh", help="one pass over the feeds that are due; a summary line per feed")
     refresh.add_argument("--all", action="store_true", help="every feed, due or not")
-    refresh.add_argument("--keep-days", type=int, metavar="N", help="then remove articles older than N days")
+    refresh.add_argument("--keep-days", type=days, metavar="N", help="then remove articles older than N days")
     watch = sub.add_parser("watch", help="refresh the feeds on a schedule until interrupted (SIGINT/SIGTERM)")
-    watch.add_argument("--every", metavar="DURATION", help="time between passes (default $NEWSBOT_REFRESH_EVERY, 15m)")
-    watch.add_argument("--keep-days", type=int, metavar="N", help="after each pass remove articles older than N days")
+    watch.add_argument(
+        "--every", type=duration, metavar="DURATION", help="time between passes (default $NEWSBOT_REFRESH_EVERY, 15m)"
+    )
+    watch.add_argument("--keep-days", type=days, metavar="N", help="after each pass remove articles older than N days")
 
 
 def _error(message: str) -> None:
@@ -53,7 +70,7 @@ def cmd_feeds(args: argparse.Namespace, settings: Settings) -> int:
     try:
         action = args.feeds_command
         if action == "add":
-            return _add(table, args.urls, settings, parse_duration(args.every) if args.every else None)
+            return _add(table, args.urls, settings, args.every)
         if action == "list":
             return _list(table, args.json)
         if action == "remove":
@@ -194,7 +211,7 @@ def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
     from bot.factory import open_pipeline
     from bot.watch import watch
 
-    every = parse_duration(args.every) if args.every else settings.refresh_every
+    every = args.every or settings.refresh_every
     pipeline = open_pipeline(settings)
     return watch(pipeline, settings.feed_config(), every=every, keep_days=args.keep_days, say=_say)
 

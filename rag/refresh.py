@@ -153,7 +153,8 @@ def refresh(
         failed: list[str] = []
         chunks = 0
         if work:
-            sketches = dedupe.Sketches(table.sketches())
+            indexed = {a.doc_id for a in pipeline.articles()}  # a removed article's sketch no longer counts
+            sketches = dedupe.Sketches([(d, sig) for d, sig in table.sketches() if d in indexed])
             taken: dict[str, tuple[int, Entry, bytes]] = {}  # doc id → (feed, entry, sketch) yielded to the ingest
             handled: dict[int, list[tuple[str, str, str]]] = {}
 

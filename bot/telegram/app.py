@@ -136,7 +136,7 @@ def build_application(
         typing_every=typing_every,
     )
     add_handlers(app)
-    install_refresh(app, pipeline_refresher(pipeline, settings), settings.refresh_every)  # feeds, on the job queue
+    install_refresh(app, pipeline_refresher(pipeline, settings), settings.refresh_every, first=5.0)  # feeds
     return app
 
 
