@@ -31,6 +31,7 @@ from bot.telegram import handlers as h
 from bot.telegram.buttons import install_secret
 from bot.telegram.journal import JournalingProcessor, JournalingQueue
 from bot.telegram.limits import Access, RateLimiter, RefusalPacer
+from bot.telegram.refresh import install_refresh, pipeline_refresher, stop_refresh
 from bot.telegram.retry import RetryingLimiter
 from bot.telegram.service import NewsService
 from bot.telegram.store import ChatStore
@@ -89,6 +90,7 @@ async def _post_init(app: Application) -> None:
 
 
 async def _post_shutdown(app: Application) -> None:
+    stop_refresh(app)
     h.deps_of(app).service.store.close()
 
 
@@ -134,6 +136,7 @@ def build_application(
         typing_every=typing_every,
     )
     add_handlers(app)
+    install_refresh(app, pipeline_refresher(pipeline, settings), settings.refresh_every, first=5.0)  # feeds
     return app
 
 
