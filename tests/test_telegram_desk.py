@@ -188,7 +188,7 @@ async def test_an_admin_upload_alerts_the_followers_of_a_matching_topic_only(bot
             USER,
             "<b>New article on “artificial intelligence rules”</b>\n\n<b>EU AI deal</b>\n\n"
             "<i>“The EU agreed on rules for artificial intelligence.”</i> <b>[1]</b>\n\n"
-            "<b>Sources</b>\n<b>[1]</b> EU AI deal",
+            "<b>Sources</b>\n<b>[1]</b> EU AI deal — paragraph 1",
         )
     ]
     calls = await bot.run(bot.document("football.txt", b"Weekend football\n\nScores from the weekend games."))

@@ -24,6 +24,7 @@ from bot.telegram.deps import FeedDesk
 from bot.telegram.follows import FollowStore
 from bot.telegram.handlers import send
 from bot.telegram.render_desk import AlertItem, alert_messages
+from rag.types import paragraph_spans
 
 if TYPE_CHECKING:
     from bot.telegram.posts import PostQueue
@@ -101,8 +102,10 @@ async def new_articles(
                 articles[m.doc_id] = await asyncio.to_thread(desk.pipeline.article, m.doc_id)
             if articles[m.doc_id] is None:
                 continue
-            paragraphs = m.chunk.paragraphs if m.chunk is not None else ()
-            items.append(AlertItem(articles[m.doc_id], f.topic, m.sentence, paragraphs))
+            article = articles[m.doc_id]
+            spans = paragraph_spans(article.text)
+            paragraphs = tuple(n for n, (s, e) in enumerate(spans, start=1) if s <= m.start < e)
+            items.append(AlertItem(article, f.topic, m.sentence, paragraphs))
     sent = 0
     for chat_id, items in by_chat.items():
         if not items:
