@@ -74,3 +74,55 @@ async def test_a_follower_is_alerted_for_a_matching_upload_only(
     finally:
         for doc_id in ("harbour", "football", "tunnel"):
             pipeline.remove(doc_id)
+
+
+CHANNEL = -1007001
+POST = (
+    "Kestrel Harbour bridge closes again\n"
+    "The Kestrel Harbour bridge closed on Tuesday, a week after reopening, when engineers found new cracks "
+    "during the repairs inspection."
+)
+
+
+@pytest.mark.asyncio
+async def test_a_channel_post_is_indexed_alerted_and_replaced_by_its_edit(
+    telegram_emulator: TelegramEmulator,
+    pipeline: Pipeline,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    emu = telegram_emulator
+    try:
+        async with running_bot(emu, pipeline, tmp_path, ingest_chats={CHANNEL}) as app:
+            await say(emu, FOLLOWER, "/follow Kestrel Harbour bridge repairs", count=1)
+            posted = await emu.send_channel_post(CHANNEL, POST, title="Harbour News", username="harbournews")
+            doc_id = f"tg-{abs(CHANNEL)}-{posted['message_id']}"
+            [_, alert] = await emu.wait_for_bot_messages(FOLLOWER, 2, timeout=WAIT)
+            assert (
+                f'<a href="https://t.me/harbournews/{posted["message_id"]}">Kestrel Harbour bridge closes again</a>'
+                in (alert.text or "")
+            )
+            assert "Harbour News" in seen(alert)
+            await emu.send_channel_post(
+                CHANNEL,
+                POST + " It reopens on Friday.",
+                message_id=posted["message_id"],
+                edited=True,
+                title="Harbour News",
+                username="harbournews",
+            )
+            for _ in range(int(WAIT / 0.05)):  # bounded: until the worker has indexed the edit
+                article = pipeline.article(doc_id)
+                if article is not None and article.text.endswith("It reopens on Friday."):
+                    break
+                await asyncio.sleep(0.05)
+            article = pipeline.article(doc_id)
+            assert article is not None and article.text.endswith("It reopens on Friday.")
+            assert (article.title, article.source) == ("Kestrel Harbour bridge closes again", "Harbour News")
+            await emu.send_channel_post(CHANNEL, "Short.", title="Harbour News")
+            desk = app.bot_data["newsbot-desk"]
+            await desk.posts.join()
+            assert [a.doc_id for a in pipeline.articles() if a.doc_id.startswith("tg-")] == [doc_id]
+    finally:
+        for article in pipeline.articles():
+            if article.doc_id.startswith("tg-"):
+                pipeline.remove(article.doc_id)

@@ -452,7 +452,7 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 async def _after_ingest(context: ContextTypes.DEFAULT_TYPE, result: Indexed) -> None:
     hook = context.bot_data.get(AFTER_INGEST)
     if hook is not None:
-        await hook(context.application, [*result.report.added, *result.report.replaced])
+        await hook(context.application, list(result.report.added))  # new articles only: no second alert
 
 
 # --- errors -------------------------------------------------------------------------------

@@ -118,13 +118,13 @@ class PostQueue:
                     self.queue.task_done()
 
     async def _index(self, batch: list[Article | LinkPost]) -> None:
-        new: list[str] = []
+        new: list[str] = []  # newly indexed: an edited post replaces its article without a second alert
         articles: list[Article] = []
 
         async def flush() -> None:
             if articles:
                 result = await asyncio.to_thread(self.service._ingest, list(articles))
-                new.extend(result.report.added + result.report.replaced)
+                new.extend(result.report.added)
                 for failure in result.report.failed:
                     log.warning("a post could not be indexed: %s", failure)
                 articles.clear()
@@ -133,7 +133,7 @@ class PostQueue:
             if isinstance(post, LinkPost):
                 await flush()
                 result = await self.service.ingest_url(post.url)
-                new.extend(result.report.added + result.report.replaced)
+                new.extend(result.report.added)
                 for failure in result.report.failed:
                     log.warning("the article a post links to could not be indexed: %s", failure)
             else:
