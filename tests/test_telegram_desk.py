@@ -4,7 +4,9 @@ channel posts (new, edited, ignored, capped, a flood) indexed by the background 
 
 from __future__ import annotations
 
+import http.server
 import logging
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -355,3 +357,40 @@ async def test_a_flood_of_posts_is_indexed_in_order_while_questions_are_answered
     assert "Oman" in texts(calls)[0]  # answered while posts wait
     await desk_of(bot.app).posts.join()  # type: ignore[union-attr]
     assert [a.doc_id for a in bot.pipeline.indexed] == [f"tg-1005005-{n}" for n in range(1, 201)]
+
+
+PAGE = (
+    b"<html><head><title>Harbour bridge reopens</title></head><body><article><h1>Harbour bridge reopens</h1>"
+    b"<p>The Kestrel Harbour bridge reopened on Monday after eight months of repairs costing 40 million euros.</p>"
+    b"<p>Mayor Ilse Varga said traffic on the bridge would be limited to buses for the first week.</p>"
+    b"</article></body></html>"
+)
+
+
+class _Page(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(PAGE)))
+        self.end_headers()
+        self.wfile.write(PAGE)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.asyncio
+async def test_a_post_that_is_only_a_link_fetches_the_article(bot: Harness) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/news/bridge.html"
+        await bot.run(channel_post(bot, f"  {url}  ", 7))
+        await desk_of(bot.app).posts.join()  # type: ignore[union-attr]
+    finally:
+        server.shutdown()
+        thread.join(5)
+    (fetched,) = bot.pipeline.indexed
+    assert fetched.title == "Harbour bridge reopens" and fetched.url == url
+    assert "40 million euros" in fetched.text

@@ -87,7 +87,7 @@ POST = (
 @pytest.mark.asyncio
 async def test_a_channel_post_is_indexed_alerted_and_replaced_by_its_edit(
     telegram_emulator: TelegramEmulator,
-    pipeline: Pipeline,  # noqa: F811
+    pipeline: Pipeline,
     tmp_path: Path,
 ) -> None:
     emu = telegram_emulator
