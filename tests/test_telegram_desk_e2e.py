@@ -69,6 +69,12 @@ async def test_a_follower_is_alerted_for_a_matching_upload_only(
 
             [latest] = (await say(emu, FOLLOWER, "/latest", count=4))[3:]
             text = seen(latest)
+            for said, message in (
+                ("/follow Kestrel Harbour bridge repairs", followed),
+                ("(an admin uploads harbour.md)", alert),
+                ("/latest", latest),
+            ):  # the transcript in docs/telegram.md (`pytest … -k alerted -s` prints it)
+                print(f"\n> **{said}**\n\n```text\n{seen(message)}\n```")
             assert text.startswith("Latest articles (1–4 of 4)\n\n1. Tehran–Moscow partnership")
             assert text.index("Harbour tunnel") < text.index("Rovers win") < text.index("Harbour bridge reopens")
     finally:
