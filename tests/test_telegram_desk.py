@@ -394,3 +394,19 @@ async def test_a_post_that_is_only_a_link_fetches_the_article(bot: Harness) -> N
     (fetched,) = bot.pipeline.indexed
     assert fetched.title == "Harbour bridge reopens" and fetched.url == url
     assert "40 million euros" in fetched.text
+
+
+@pytest.mark.asyncio
+async def test_a_group_message_in_an_ingest_group_is_indexed_and_not_answered(tmp_path: Path) -> None:
+    group = -1006006
+    async with Harness(tmp_path, ingest_chats={group}) as bot:
+        calls = await bot.run(bot.message(POST, chat_id=group, user_id=OTHER, chat_type="supergroup"))
+        await desk_of(bot.app).posts.join()  # type: ignore[union-attr]
+        assert texts(calls) == []  # not addressed to the bot: no answer
+        (indexed,) = bot.pipeline.indexed
+        assert (indexed.doc_id, indexed.title, indexed.source, indexed.url) == (
+            "tg-1006006-1",
+            "EU strikes AI deal",
+            "Group",
+            None,  # the group has no username: no link
+        )
