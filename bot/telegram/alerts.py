@@ -14,7 +14,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 DESK = "newsbot-desk"
 HOUR = 3600.0
+MAX_HELD = 200  # held matches kept per chat until its next alert
 _GONE = ("chat not found", "user is deactivated", "bot was kicked", "have no rights to send")
 
 
@@ -66,7 +67,6 @@ class Desk:
     feeds: FeedDesk | None = None
     ingest_chats: frozenset[int] = frozenset()
     posts: PostQueue | None = None
-    sent_alerts: list[tuple[int, int]] = field(default_factory=list)  # (chat, articles), for benchmarks and logs
 
 
 def desk_of(app: Application) -> Desk:
@@ -111,7 +111,9 @@ async def new_articles(
         if not items:
             continue
         if not desk.pacer.take(chat_id):
-            desk.pacer.held.setdefault(chat_id, []).extend(items)
+            held = desk.pacer.held.setdefault(chat_id, [])
+            held.extend(items)
+            del held[:-MAX_HELD]  # a chat capped through a flood keeps the newest; the alert says how many
             log.info("chat %s: %d alert article(s) held by the hourly limit", chat_id, len(items))
             continue
         held = desk.pacer.held.pop(chat_id, [])
@@ -140,6 +142,5 @@ async def send_alert(
     except TelegramError as exc:  # a network failure after the retries: this alert is lost, the follows stay
         log.error("chat %s: could not send an alert: %s", chat_id, exc)
         return False
-    desk.sent_alerts.append((chat_id, len(items)))
     log.info("chat %s: alert with %d article(s) sent", chat_id, len(items))
     return True

@@ -15,7 +15,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from bot.telegram.alerts import Desk, desk_of, new_articles
 from bot.telegram.buttons import more_data, more_target
 from bot.telegram.follows import MAX_FOLLOWS, MAX_TOPIC_CHARS
-from bot.telegram.handlers import EXPIRED, deps, is_private, reply, send, sources_button, typing
+from bot.telegram.handlers import deps, is_private, reply, send, sources_button, typing
 from bot.telegram.posts import post_of
 from bot.telegram.render import Outgoing
 from bot.telegram.render_desk import feeds_text, following_text, latest_messages
@@ -23,6 +23,7 @@ from rag.errors import NewsbotError
 
 log = logging.getLogger(__name__)
 PAGE = 5
+MORE_EXPIRED = "This button has expired. Send /latest again."
 NO_FEEDS = "Feeds are not set up on this bot."
 ADMINS_ONLY_FEEDS = "Sorry, only the bot's admins can manage feeds. /latest shows what they bring."
 PRIVATE_ONLY = "Follow topics in a private chat with me: open @{username} and send /follow TOPIC there."
@@ -77,7 +78,7 @@ async def more_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if target is not None and chat_id is not None:
         topic = await asyncio.to_thread(desk.follows.search, target[0], chat_id)
     if target is None or topic is None or chat_id is None:
-        await query.answer(EXPIRED.replace("Ask the question again.", "Send /latest again."), show_alert=True)
+        await query.answer(MORE_EXPIRED, show_alert=True)
         return
     await query.answer()
     parts, keyboard = await _latest_page(update, context, target[0], topic, target[1])
