@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     admins: Annotated[frozenset[int], NoDecode] = Field(
         frozenset(), description="Comma-separated user ids allowed to /ingest and upload articles."
     )
+    ingest_chats: Annotated[frozenset[int], NoDecode] = Field(
+        frozenset(), description="Comma-separated channel and group ids whose posts are indexed as articles."
+    )
+    alerts_per_hour: int = Field(6, ge=0, description="Alerts one user gets per hour at most; 0 = no limit.")
     rate_limit: int = Field(10, ge=0, description="Questions one user may ask per rate window; 0 = no limit.")
     rate_window: float = Field(60.0, gt=0, description="The rate limit's window, in seconds.")
     max_upload_bytes: int = Field(1_000_000, ge=1, description="Largest document an admin may upload.")
@@ -114,7 +118,7 @@ class Settings(BaseSettings):
         None, description="Webhook mode: the secret Telegram sends back in a header (random when unset)."
     )
 
-    @field_validator("allowed_chats", "admins", mode="before")
+    @field_validator("allowed_chats", "admins", "ingest_chats", mode="before")
     @classmethod
     def _id_list(cls, value: object) -> object:
         """'123, -100456' → {123, -100456} (ids from the environment come comma-separated)."""

@@ -3,7 +3,8 @@ every NEWSBOT_REFRESH_EVERY, run off the event loop so questions are answered me
 
 Other parts of the bot hook in here: `add_refresh_listener(app, callback)` has `await callback(report)` called
 after every refresh (scheduled or on demand) that indexed something, and `await run_refresh_now(app)` runs one at
-once (an admin command, say). Two refreshes never overlap: a second waits for the first.
+once (`everything=True`: every feed, due or not, as /refresh does). Two refreshes never overlap: a second waits
+for the first.
 """
 
 from __future__ import annotations
@@ -26,29 +27,28 @@ log = logging.getLogger(__name__)
 KEY = "newsbot.refresh"
 JOB_NAME = "newsbot-refresh"
 Listener = Callable[["RefreshReport"], Awaitable[None]]
+Refresher = Callable[[Callable[[], bool], bool], "RefreshReport"]  # (stop test, every feed?) → report
 
 
 @dataclass
 class Refreshing:
     """What the bot keeps for its refreshes: the one refresh to run, who to tell, and the stop signal."""
 
-    run: Callable[[Callable[[], bool]], RefreshReport]  # takes the stop test
+    run: Refresher
     listeners: list[Listener] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-def pipeline_refresher(pipeline: Pipeline, settings: Settings) -> Callable[[Callable[[], bool]], RefreshReport]:
+def pipeline_refresher(pipeline: Pipeline, settings: Settings) -> Refresher:
     """The refresh `newsbot refresh` runs, over this pipeline with these settings."""
     from rag.refresh import refresh
 
     config = settings.feed_config()
-    return lambda stop: refresh(pipeline, config=config, stop=stop)
+    return lambda stop, everything: refresh(pipeline, all=everything, config=config, stop=stop)
 
 
-def install_refresh(
-    app: Application, run: Callable[[Callable[[], bool]], RefreshReport], every: float, first: float | None = None
-) -> Refreshing:
+def install_refresh(app: Application, run: Refresher, every: float, first: float | None = None) -> Refreshing:
     """Keep `run` in the application and schedule it every `every` seconds (the first after `first`, default
     `every`) on the job queue."""
     state = Refreshing(run)
@@ -72,13 +72,16 @@ def add_refresh_listener(app: Application[Any, Any, Any, Any, Any, Any], callbac
     _state(app).listeners.append(callback)
 
 
-async def run_refresh_now(app: Application[Any, Any, Any, Any, Any, Any]) -> RefreshReport:
-    """One refresh now, off the event loop (after the one running, if any); the listeners hear of what it added."""
+async def run_refresh_now(
+    app: Application[Any, Any, Any, Any, Any, Any], *, everything: bool = False, notify: bool = True
+) -> RefreshReport:
+    """One refresh now, off the event loop (after the one running, if any): the due feeds, or `everything`. The
+    listeners hear of what it added unless `notify` is false (the caller tells the chats itself)."""
     state = _state(app)
     async with state.lock:
-        report = await asyncio.to_thread(state.run, state.stop.is_set)
+        report = await asyncio.to_thread(state.run, state.stop.is_set, everything)
     log.info("refresh: %d feeds, %d articles new or updated", len(report.outcomes), len(report.new_doc_ids))
-    if report.new_doc_ids:
+    if report.new_doc_ids and notify:
         for callback in list(state.listeners):
             try:
                 await callback(report)
