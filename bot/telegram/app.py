@@ -31,8 +31,8 @@ from bot.telegram import handlers as h
 from bot.telegram.alerts import DESK, AlertPacer, Desk, desk_of, new_articles
 from bot.telegram.buttons import install_secret
 from bot.telegram.deps import FeedDesk
-from bot.telegram.feeddesk import PipelineFeeds, alert_on_refresh
 from bot.telegram.desk_handlers import add_desk_handlers, after_ingest
+from bot.telegram.feeddesk import PipelineFeeds, alert_on_refresh
 from bot.telegram.follows import FollowStore
 from bot.telegram.journal import JournalingProcessor, JournalingQueue
 from bot.telegram.limits import Access, RateLimiter, RefusalPacer
