@@ -71,6 +71,9 @@ def parser() -> argparse.ArgumentParser:
     from bot.evaluate import add_arguments
 
     add_arguments(evaluate)
+    from bot.feeds_cli import add_parsers as add_feed_parsers
+
+    add_feed_parsers(sub)
     return p
 
 
@@ -215,13 +218,18 @@ def cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     """Print the indexed articles."""
     from bot.factory import open_pipeline
+    from bot.feeds_cli import also_appeared
 
     articles = open_pipeline(settings, create=False).articles()
+    also = also_appeared(settings)  # where else a story appeared (feeds: syndicated copies not indexed twice)
     for a in articles:
         if args.json:
-            print(json.dumps(a.__dict__, ensure_ascii=False))
+            print(
+                json.dumps({**a.__dict__, **({"also": also[a.doc_id]} if a.doc_id in also else {})}, ensure_ascii=False)
+            )
         else:
-            print(f"{a.doc_id}\t{(a.published or '')[:10]}\t{a.chunks} chunks\t{a.title}")
+            elsewhere = f"\talso: {'; '.join(also[a.doc_id])}" if a.doc_id in also else ""
+            print(f"{a.doc_id}\t{(a.published or '')[:10]}\t{a.chunks} chunks\t{a.title}{elsewhere}")
     if not args.json:
         print(f"{len(articles)} articles in {settings.data_dir}", file=sys.stderr)
     return 0
@@ -297,6 +305,9 @@ COMMANDS = {
     "eval": cmd_eval,
     "check": cmd_check,
 }
+from bot.feeds_cli import COMMANDS as FEED_COMMANDS  # noqa: E402 — feeds, refresh, watch
+
+COMMANDS.update(FEED_COMMANDS)
 
 
 def load_settings(args: argparse.Namespace) -> Settings:

@@ -14,9 +14,23 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rag import config as defaults
-from rag.config import PipelineConfig
+from rag.config import FeedConfig, PipelineConfig
 
 SHIPPED_SEEDS = Path(str(files("bot") / "seeds"))  # the seed article, package data
+
+
+def parse_duration(value: str) -> float:
+    """'15m' → 900.0, '1h' → 3600.0, '90s' or '90' → 90.0; ValueError for anything else."""
+    text = value.strip().lower()
+    scale = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(text[-1:])
+    number = text[:-1] if scale else text
+    try:
+        seconds = float(number) * (scale or 1)
+    except ValueError:
+        raise ValueError(f"{value!r} is no duration — write e.g. 15m, 1h or 900") from None
+    if seconds <= 0:
+        raise ValueError(f"{value!r} is no duration — write e.g. 15m, 1h or 900")
+    return seconds
 
 
 class Settings(BaseSettings):
@@ -58,6 +72,15 @@ class Settings(BaseSettings):
     allow_private_urls: bool = Field(
         False, description="Fetch URLs on loopback and private networks too; unset = public addresses only."
     )
+    refresh_every: float = Field(
+        defaults.REFRESH_EVERY, gt=0, description="Seconds (or 15m, 1h) between feed refreshes; a feed may set its own."
+    )
+    keep_days: int | None = Field(
+        None,
+        ge=1,
+        description="Remove articles published more than this many days ago after each refresh; unset = keep.",
+    )
+    per_host: int = Field(defaults.PER_HOST, ge=1, description="Feed and page requests at once to one host.")
     log_level: str = Field("WARNING", description="Logging level when -v is not given.")
     # --- Chat model (optional generative answers; see docs/llm.md) ---
     llm: str | None = Field(
@@ -87,6 +110,10 @@ class Settings(BaseSettings):
     admins: Annotated[frozenset[int], NoDecode] = Field(
         frozenset(), description="Comma-separated user ids allowed to /ingest and upload articles."
     )
+    ingest_chats: Annotated[frozenset[int], NoDecode] = Field(
+        frozenset(), description="Comma-separated channel and group ids whose posts are indexed as articles."
+    )
+    alerts_per_hour: int = Field(6, ge=0, description="Alerts one user gets per hour at most; 0 = no limit.")
     rate_limit: int = Field(10, ge=0, description="Questions one user may ask per rate window; 0 = no limit.")
     rate_window: float = Field(60.0, gt=0, description="The rate limit's window, in seconds.")
     max_upload_bytes: int = Field(1_000_000, ge=1, description="Largest document an admin may upload.")
@@ -94,13 +121,29 @@ class Settings(BaseSettings):
         None, description="Webhook mode: the secret Telegram sends back in a header (random when unset)."
     )
 
-    @field_validator("allowed_chats", "admins", mode="before")
+    @field_validator("allowed_chats", "admins", "ingest_chats", mode="before")
     @classmethod
     def _id_list(cls, value: object) -> object:
         """'123, -100456' → {123, -100456} (ids from the environment come comma-separated)."""
         if isinstance(value, str):
             return frozenset(int(part) for part in value.replace(";", ",").split(",") if part.strip())
         return value
+
+    @field_validator("refresh_every", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        """'15m', '1h', '90s' or '900' → seconds."""
+        return parse_duration(value) if isinstance(value, str) else value
+
+    def feed_config(self) -> FeedConfig:
+        """How feeds are refreshed."""
+        return FeedConfig(
+            every=self.refresh_every,
+            per_host=self.per_host,
+            timeout=self.fetch_timeout,
+            allow_private=self.allow_private_urls,
+            keep_days=self.keep_days,
+        )
 
     def pipeline_config(self) -> PipelineConfig:
         """What the pipeline is built from (generative answers are added by `bot.factory`)."""

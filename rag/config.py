@@ -18,6 +18,8 @@ FETCH_TIMEOUT = 15.0  # seconds a URL may take
 LLM_TIMEOUT = 60.0  # seconds one chat-model answer may take before the extractive answer is given
 READER = False  # the trained answer reader (NEWSBOT_READER; docs/reader.md): off unless asked for
 EXACT_LIMIT = 20_000  # chunks up to which dense search compares every vector (rag/index/exact.py)
+REFRESH_EVERY = 15 * 60.0  # seconds between feed refreshes (a feed may set its own)
+PER_HOST = 2  # feed and page requests at once to one host
 
 
 @dataclass(frozen=True)
@@ -58,3 +60,15 @@ class PipelineConfig:
     def registry_path(self) -> Path:
         """The SQLite registry (articles, chunks, FTS5), with its BM25 file beside it."""
         return self.data_dir / "index.sqlite3"
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    """How feeds are refreshed (rag/refresh.py)."""
+
+    every: float = REFRESH_EVERY  # seconds between refreshes of a feed
+    per_host: int = PER_HOST  # requests at once to one host
+    timeout: float = FETCH_TIMEOUT  # seconds one feed or page may take
+    allow_private: bool = False  # fetch from loopback and private addresses too
+    keep_days: int | None = None  # remove articles published more than this many days ago after a refresh
+    workers: int = 8  # feeds and pages fetched at once in all

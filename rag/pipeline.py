@@ -32,6 +32,7 @@ from rag.ingest.chunking import ChunkingConfig, chunk_article
 from rag.question.followups import Conversation, resolve_followup
 from rag.question.outlets import unknown_outlets
 from rag.retrieval.hybrid import HybridRetriever, RetrievalConfig
+from rag.retrieval.topics import TopicMatch, TopicMatcher
 from rag.types import (
     Answer,
     Article,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 2000
+LATEST_CANDIDATES = 30  # articles retrieval proposes for /latest TOPIC before the topic threshold filters them
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 
@@ -187,6 +189,7 @@ class Pipeline:
         self._vectors_at: int | None = None  # the index version the vector store was read at
         self._reopening = threading.Lock()
         self.reader: Reader | None = None  # the trained answer reader, when the answerer uses it
+        self._topics: TopicMatcher | None = None
 
     @classmethod
     def open(cls, config: PipelineConfig, *, embedder: Embedder | None = None, create: bool = True) -> Pipeline:
@@ -530,6 +533,42 @@ class Pipeline:
         if not isinstance(self.store, ChromaStore):
             raise ConfigError("the plain baseline reads a Chroma collection; this pipeline's vectors are elsewhere")
         return PlainDense(self.store.client, self.store.name, self.embedder)
+
+    # --- topics and the newest articles ----------------------------------------------------
+    @property
+    def topics(self) -> TopicMatcher:
+        """Scores followed topics against indexed articles (`rag.retrieval.topics`)."""
+        if self._topics is None:
+            self._topics = TopicMatcher(
+                embed_query=self.embedder.embed_query,
+                encode=self.embedder.encode,
+                article_chunks=self.chunks.article_chunks,
+                chunk_vectors=self.store.vectors,
+                idf=self.lexical.idf,
+            )
+        return self._topics
+
+    def topic_matches(self, topic: str, doc_ids: Sequence[str]) -> list[TopicMatch]:
+        """The articles of `doc_ids` about `topic`, best first, each with its sentence closest to the topic."""
+        self._fresh_vectors()
+        return self.topics.matches(topic, doc_ids)
+
+    def article(self, doc_id: str) -> Article | None:
+        """An indexed article (title, outlet, date, URL and text), or None."""
+        return self.registry.article(doc_id)
+
+    def latest(self, topic: str = "", limit: int = 5, offset: int = 0) -> tuple[list[Article], int]:
+        """The newest articles (about `topic` when given: retrieval, then newest first among the relevant ones),
+        `limit` from `offset`, and how many there are in all."""
+        infos = self.articles()  # newest first
+        if topic.strip() and infos:
+            self._fresh_vectors()
+            retrieved = list(dict.fromkeys(p.chunk.doc_id for p in self.retriever.retrieve(topic)))[:LATEST_CANDIDATES]
+            threshold = self.topics.config.threshold
+            scored = {m.doc_id: m.score for m in self.topics.score(topic, retrieved, quote=False)}
+            infos = [a for a in infos if scored.get(a.doc_id, -1.0) >= threshold]
+        page = [a for a in (self.registry.article(i.doc_id) for i in infos[offset : offset + limit]) if a]
+        return page, len(infos)
 
     def close(self) -> None:
         """Release the index's files."""

@@ -253,6 +253,28 @@ class TelegramEmulator:
         }
         return await self._post("/sendCommand", message)
 
+    async def send_channel_post(
+        self,
+        chat_id: int,
+        text: str | None,
+        *,
+        title: str = "Test channel",
+        username: str | None = None,
+        message_id: int | None = None,
+        edited: bool = False,
+    ) -> dict[str, Any]:
+        """A post in a channel the bot administers (`edited` with the post's `message_id`: its edit). Returns
+        ``{"update_id", "message_id"}``."""
+        chat: dict[str, Any] = {"id": chat_id, "type": "channel", "title": title}
+        if username:
+            chat["username"] = username
+        payload: dict[str, Any] = {"botToken": self.token, "chat": chat, "edited": edited}
+        if text is not None:
+            payload["text"] = text
+        if message_id is not None:
+            payload["messageId"] = message_id
+        return await self._post("/sendChannelPost", payload)
+
     async def send_callback(
         self,
         chat_id: int,

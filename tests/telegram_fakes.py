@@ -19,6 +19,7 @@ from telegram.request import BaseRequest, RequestData
 from rag.errors import ArticleUnreadable
 from rag.pipeline import clean_question
 from rag.question.followups import Conversation, resolve_followup
+from rag.retrieval.topics import TopicMatch, topic_words
 from rag.types import Answer, Article, ArticleInfo, Citation, IndexStats, IngestReport
 
 TOKEN = "4242:FAKE-token-for-handler-tests"
@@ -184,3 +185,25 @@ class FakePipeline:
                 report.added.append(item.doc_id)
                 report.chunks += 1
         return report
+
+    # --- the news desk: every word of a topic in the article is a match -------------------------
+    def _about(self, topic: str, article: Article) -> bool:
+        text = f"{article.title} {article.text}".lower()
+        return all(w in text for w in topic_words(topic))
+
+    def _current(self) -> dict[str, Article]:
+        return {a.doc_id: a for a in self.indexed}  # an edited article replaces the earlier one
+
+    def topic_matches(self, topic: str, doc_ids: list[str]) -> list[TopicMatch]:
+        current = self._current()
+        found = [current[d] for d in dict.fromkeys(doc_ids) if d in current and self._about(topic, current[d])]
+        return [TopicMatch(a.doc_id, 1.0, 1.0, 1.0, a.text.split(".")[0] + ".", 0, 0, None) for a in found]
+
+    def article(self, doc_id: str) -> Article | None:
+        return self._current().get(doc_id)
+
+    def latest(self, topic: str = "", limit: int = 5, offset: int = 0) -> tuple[list[Article], int]:
+        newest = sorted(self._current().values(), key=lambda a: a.published or "", reverse=True)
+        if topic:
+            newest = [a for a in newest if self._about(topic, a)]
+        return newest[offset : offset + limit], len(newest)

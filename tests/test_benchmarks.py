@@ -250,3 +250,13 @@ def test_warm_stages_on_the_seed_index(seeded_data_dir: Path, capsys: pytest.Cap
     out = capsys.readouterr().out.splitlines()
     assert re.fullmatch(r"pass 1: answer p50 [\d.]+ p95 [\d.]+ ms \| query embedding p50 [\d.]+ p95 [\d.]+ ms", out[0])
     assert out[1].startswith("  stage medians (ms): embed ") and "answer" in out[1]
+
+
+def test_topic_calibration_precision_recall() -> None:
+    from benchmarks.topics import PAIRS, prf
+
+    scores = [(0.9, 1), (0.7, 1), (0.65, 0), (0.3, 0), (0.5, 1)]
+    assert prf(scores, 0.6) == (2 / 3, 2 / 3, 2 / 3)
+    assert prf(scores, 0.95) == (1.0, 0.0, 0.0)
+    labels = [line for line in PAIRS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(labels) >= 100 and any('"label": 1' in line for line in labels)

@@ -43,7 +43,8 @@ OMAN = "What did Dedov say about Oman?"
 OMAN_QUOTE = "Oman’s mediation between Iran and the United States has been highly active and positive"
 START = (
     "Hello! I have read 1 news article, published 2025-11-01. Ask me about them, e.g. “What did Dedov say "
-    "about Oman?”\n\nI quote the passages I answer from. /help tells more."
+    "about Oman?”\n\nI quote the passages I answer from. /latest shows the newest articles; /follow TOPIC tells "
+    "you when one about your topic arrives. /help tells more."
 )
 REFUSAL_HTML = html.escape(REFUSAL, quote=False)
 WAIT = 60.0  # seconds, bound on any one reply (the machine is shared; an answer takes well under 1 s alone)
@@ -132,7 +133,18 @@ async def test_start_and_registered_commands(emu: TelegramEmulator, pipeline: Pi
         "newsbot 0.1.0\nIndex: 1 articles, 10 passages (index version 1)\nEmbedding model: all-MiniLM-L6-v2\n"
         f"Answers: {deps_of_name(pipeline)}"
     )
-    assert [c["command"] for c in commands] == ["start", "help", "ask", "sources", "reset", "about"]
+    assert [c["command"] for c in commands] == [
+        "start",
+        "help",
+        "ask",
+        "sources",
+        "reset",
+        "about",
+        "latest",
+        "follow",
+        "following",
+        "unfollow",
+    ]
 
 
 def deps_of_name(pipeline: Pipeline) -> str:

@@ -190,16 +190,34 @@ async def test_post_init_registers_the_commands(bot: Harness) -> None:
                     {"command": "sources", "description": "The full passages cited by my last answer"},
                     {"command": "reset", "description": "Forget our conversation"},
                     {"command": "about", "description": "Index size, model, version"},
+                    {"command": "latest", "description": "The newest articles (/latest TOPIC: about a topic)"},
+                    {"command": "follow", "description": "Get a message when an article about a topic arrives"},
+                    {"command": "following", "description": "The topics you follow"},
+                    {"command": "unfollow", "description": "Stop following a topic: /unfollow N"},
                 ]
             },
         )
     ]
-    assert [c.command for c in COMMANDS] == ["start", "help", "ask", "sources", "reset", "about"]
+    assert [c.command for c in COMMANDS] == [
+        "start",
+        "help",
+        "ask",
+        "sources",
+        "reset",
+        "about",
+        "latest",
+        "follow",
+        "following",
+        "unfollow",
+    ]
 
 
 # --- commands -----------------------------------------------------------------------------
 HELP_HTML = HELP.format(username=BOT_USERNAME)  # nothing in it needs escaping
-ADMIN_HELP_HTML = HELP_HTML + "\n\nAdmins: /ingest URL adds an article; so does sending a .txt, .md or .html file here."
+ADMIN_HELP_HTML = (
+    HELP_HTML + "\n\nAdmins: /ingest URL adds an article; so does sending a .txt, .md or .html file here. /feeds "
+    "lists the feeds; /feed add URL and /feed remove N manage them; /refresh fetches them now."
+)
 
 
 @pytest.mark.parametrize(
@@ -209,7 +227,8 @@ ADMIN_HELP_HTML = HELP_HTML + "\n\nAdmins: /ingest URL adds an article; so does 
             "/start",
             USER,
             "Hello! I have read 1 news article, published 2025-11-01. Ask me about them, e.g. “What did Dedov say "
-            "about Oman?”\n\nI quote the passages I answer from. /help tells more.",
+            "about Oman?”\n\nI quote the passages I answer from. /latest shows the newest articles; /follow TOPIC "
+            "tells you when one about your topic arrives. /help tells more.",
         ),
         ("/help", USER, HELP_HTML),
         ("/help", ADMIN, ADMIN_HELP_HTML),

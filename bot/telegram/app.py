@@ -28,9 +28,16 @@ from telegram.ext import (
 
 from bot.settings import Settings
 from bot.telegram import handlers as h
+from bot.telegram.alerts import DESK, AlertPacer, Desk, desk_of, new_articles
 from bot.telegram.buttons import install_secret
+from bot.telegram.deps import FeedDesk
+from bot.telegram.desk_handlers import add_desk_handlers, after_ingest
+from bot.telegram.feeddesk import PipelineFeeds, alert_on_refresh
+from bot.telegram.follows import FollowStore
 from bot.telegram.journal import JournalingProcessor, JournalingQueue
 from bot.telegram.limits import Access, RateLimiter, RefusalPacer
+from bot.telegram.posts import PostQueue
+from bot.telegram.refresh import install_refresh, pipeline_refresher, stop_refresh
 from bot.telegram.retry import RetryingLimiter
 from bot.telegram.service import NewsService
 from bot.telegram.store import ChatStore
@@ -63,6 +70,8 @@ def add_handlers(app: Application) -> None:
     """Every handler, in the order PTB tries them."""
     only_new = filters.UpdateType.MESSAGE  # an edited question is not asked again
     app.add_handler(TypeHandler(Update, h.gate), group=-1)
+    desk = app.bot_data.get(DESK)
+    add_desk_handlers(app, desk.ingest_chats if desk else frozenset())  # before the catch-alls below
     for name, callback in (
         ("start", h.start),
         ("help", h.help_command),
@@ -89,6 +98,10 @@ async def _post_init(app: Application) -> None:
 
 
 async def _post_shutdown(app: Application) -> None:
+    stop_refresh(app)
+    desk = app.bot_data.get(DESK)
+    if desk is not None and desk.posts is not None:
+        await desk.posts.stop()
     h.deps_of(app).service.store.close()
 
 
@@ -100,10 +113,12 @@ def build_application(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
     typing_every: float = 4.0,
+    feeds: FeedDesk | None = None,
 ) -> Application:
     """The bot: handlers, the service around `pipeline`, retries, concurrent updates.
 
-    `request` replaces the network (tests); `sleep` is the retry backoff's, `clock` the rate limiter's.
+    `request` replaces the network (tests); `sleep` is the retry backoff's, `clock` the rate limiter's (and the
+    alerts' hourly limit's). `feeds` is what /feeds, /feed and /refresh manage (None: feeds are not set up).
     """
     base_url, base_file_url = api_urls(settings.telegram_base_url)
     store = ChatStore(settings.data_dir / "telegram.sqlite3")
@@ -121,11 +136,13 @@ def build_application(
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     app = builder.build()
+    service = NewsService(
+        pipeline, store, fetch_timeout=settings.fetch_timeout, allow_private_urls=settings.allow_private_urls
+    )
+    allowed = settings.allowed_chats | settings.ingest_chats if settings.allowed_chats else frozenset()
     app.bot_data[h.DEPS] = h.BotDeps(
-        service=NewsService(
-            pipeline, store, fetch_timeout=settings.fetch_timeout, allow_private_urls=settings.allow_private_urls
-        ),
-        access=Access(settings.allowed_chats, settings.admins),
+        service=service,
+        access=Access(allowed, settings.admins),
         limiter=RateLimiter(settings.rate_limit, settings.rate_window, clock),
         max_upload_bytes=settings.max_upload_bytes,
         model=settings.model,
@@ -133,7 +150,13 @@ def build_application(
         refusals=RefusalPacer(clock=clock),
         typing_every=typing_every,
     )
+    desk = Desk(pipeline, FollowStore(store), AlertPacer(settings.alerts_per_hour, clock), feeds, settings.ingest_chats)
+    desk.posts = PostQueue(service, lambda doc_ids: new_articles(app, doc_ids))
+    app.bot_data[DESK] = desk
+    app.bot_data[h.AFTER_INGEST] = after_ingest
     add_handlers(app)
+    install_refresh(app, pipeline_refresher(pipeline, settings), settings.refresh_every, first=5.0)  # feeds
+    alert_on_refresh(app)  # what a scheduled refresh indexes goes to the chats following its topics
     return app
 
 
@@ -191,6 +214,7 @@ def run_telegram(
     """Run the bot until SIGINT/SIGTERM: long polling, or a webhook server when `webhook_url` is given."""
     protect_token(require_token(settings))
     app = build_application(settings, pipeline)
+    desk_of(app).feeds = PipelineFeeds(app, pipeline, settings)  # /feeds, /feed and /refresh: the real feeds
     try:
         if webhook_url is None:
             log.info("polling %s for updates", settings.telegram_base_url)

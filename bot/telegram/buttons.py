@@ -54,3 +54,27 @@ def sources_answer_id(secret: bytes, chat_id: int, data: str | None) -> int | No
         return None
     answer_id = int(m[1])
     return answer_id if hmac.compare_digest(m[2], _signature(secret, chat_id, answer_id)) else None
+
+
+MORE = "more"
+_MORE_DATA = re.compile(r"^more:(\d{1,12}):(\d{1,6}):([A-Za-z0-9_-]{16})$")
+
+
+def _more_signature(secret: bytes, chat_id: int, search_id: int, offset: int) -> str:
+    digest = hmac.new(secret, f"{MORE}:{chat_id}:{search_id}:{offset}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii")[:16]
+
+
+def more_data(secret: bytes, chat_id: int, search_id: int, offset: int) -> str:
+    """The callback data of the "More" button under a /latest page sent to `chat_id` (≤ 41 bytes)."""
+    return f"{MORE}:{search_id}:{offset}:{_more_signature(secret, chat_id, search_id, offset)}"
+
+
+def more_target(secret: bytes, chat_id: int, data: str | None) -> tuple[int, int] | None:
+    """(search id, offset) a "More" button pressed in `chat_id` names, or None when it is not one of ours."""
+    m = _MORE_DATA.match(data or "")
+    if m is None:
+        return None
+    search_id, offset = int(m[1]), int(m[2])
+    ok = hmac.compare_digest(m[3], _more_signature(secret, chat_id, search_id, offset))
+    return (search_id, offset) if ok else None

@@ -43,18 +43,29 @@ COMMANDS = [
     BotCommand("sources", "The full passages cited by my last answer"),
     BotCommand("reset", "Forget our conversation"),
     BotCommand("about", "Index size, model, version"),
+    BotCommand("latest", "The newest articles (/latest TOPIC: about a topic)"),
+    BotCommand("follow", "Get a message when an article about a topic arrives"),
+    BotCommand("following", "The topics you follow"),
+    BotCommand("unfollow", "Stop following a topic: /unfollow N"),
 ]
 HELP = (
     "Ask me about the news articles I have read; I answer with quotes and numbered sources [1].\n\n"
     "/ask QUESTION: ask (in a private chat, any message is a question)\n"
     '/sources: the full passages cited by my last answer (or press "Sources" under it)\n'
     '/reset: forget our conversation (follow-ups like "When did he serve there?" use it)\n'
+    "/latest: the newest articles; /latest TOPIC: the newest about a topic\n"
+    "/follow TOPIC: I message you when a new article is about it (private chat)\n"
+    "/following: your topics; /unfollow N: stops one\n"
     "/start: what I know\n"
     "/about: index size, model and version\n\n"
     "In groups, privacy mode applies: I only see messages that mention @{username}, replies to my messages, "
     "and commands such as /ask. Each member of a group has their own conversation with me."
 )
-ADMIN_HELP = "\n\nAdmins: /ingest URL adds an article; so does sending a .txt, .md or .html file here."
+ADMIN_HELP = (
+    "\n\nAdmins: /ingest URL adds an article; so does sending a .txt, .md or .html file here. /feeds lists the "
+    "feeds; /feed add URL and /feed remove N manage them; /refresh fetches them now."
+)
+AFTER_INGEST = "newsbot-after-ingest"  # bot_data: async (application, doc ids) called after an admin's ingest
 NOT_ALLOWED = "Sorry, this bot is not open to this chat. Ask its owner to add chat id {chat_id}."
 ADMINS_ONLY = "Sorry, only the bot's admins can add articles. You can ask questions about the ones I have."
 TEXT_ONLY = "I can only read text. Send your question as a message, e.g. “{example}”"
@@ -298,7 +309,11 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             span = f", published {stats.first_date}"
         noun = "article" if stats.articles == 1 else "articles"
         known = f"I have read {stats.articles} news {noun}{span}. Ask me about them, e.g. “{EXAMPLE}”"
-    await reply(update, f"Hello! {known}\n\nI quote the passages I answer from. /help tells more.")
+    await reply(
+        update,
+        f"Hello! {known}\n\nI quote the passages I answer from. /latest shows the newest articles; /follow TOPIC "
+        "tells you when one about your topic arrives. /help tells more.",
+    )
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -405,6 +420,7 @@ async def ingest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     async with typing(context.bot, chat.id, d.typing_every):
         result = await d.service.ingest_url(url)
     await reply(update, indexed_text(result, url))
+    await _after_ingest(context, result)
 
 
 async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -430,6 +446,13 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             return
         result = await d.service.ingest_document(name, data)
     await reply(update, indexed_text(result, name))
+    await _after_ingest(context, result)
+
+
+async def _after_ingest(context: ContextTypes.DEFAULT_TYPE, result: Indexed) -> None:
+    hook = context.bot_data.get(AFTER_INGEST)
+    if hook is not None:
+        await hook(context.application, list(result.report.added))  # new articles only: no second alert
 
 
 # --- errors -------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ class Registry:
                 "NEWSBOT_DATA_DIR)"
             ) from None
         try:
-            self.db.executescript(_SCHEMA)
+            self._create_schema()
             self._add_vector_column()
             self._add_text_hashes()
             self._forget_other_analyses()
@@ -97,6 +97,21 @@ class Registry:
                 f"cannot open the index at {path} ({exc}) — check the data dir (--data-dir or NEWSBOT_DATA_DIR)"
             ) from None
         self._derived: tuple[int, dict[str, Any]] = (-1, {})  # (index version, values read from it: of_version)
+
+    def _create_schema(self, patience: float = 30.0) -> None:
+        """Create the tables, waiting out another process creating them at the same moment: switching a new file to
+        WAL does not wait on SQLite's busy timeout, it fails at once with 'database is locked'."""
+        deadline = time.monotonic() + patience
+        pause = 0.01
+        while True:
+            try:
+                self.db.executescript(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
 
     def _add_vector_column(self) -> None:
         """Indexes written before the registry kept each chunk's vector get the column (filled by the next ingest)."""

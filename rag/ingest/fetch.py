@@ -13,8 +13,10 @@ A fetch
 from __future__ import annotations
 
 import codecs
+import functools
 import hashlib
 import re
+import ssl
 import time
 import zlib
 from collections.abc import Iterable, Iterator
@@ -127,11 +129,17 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self.inner.get_extra_info(info)
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One TLS context for every fetch: loading the CA certificates takes ~20 ms, more than a 304 on loopback."""
+    return httpx.create_ssl_context()
+
+
 class _Transport(httpx.BaseTransport):
     """httpx over an httpcore pool with the guarded backend; the body comes back as sent (still compressed)."""
 
     def __init__(self, backend: _Backend) -> None:
-        self.pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(), network_backend=backend)
+        self.pool = httpcore.ConnectionPool(ssl_context=_ssl_context(), network_backend=backend)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url

@@ -96,6 +96,11 @@ TelegramServer.formatUpdate = (update) => {
     delete out.message.botToken;
     if (out.message.date === undefined) out.message.date = nowSec();
   }
+  if (update.kind && out.message) { // a channel post (see /sendChannelPost): the same Message under its own key
+    if (update.postId) out.message.message_id = Number(update.postId);
+    out[update.kind] = out.message;
+    delete out.message;
+  }
   const cq = out.callback_query;
   if (cq) {
     const src = update.callbackQuery;
@@ -263,6 +268,22 @@ for (const [route, fn] of [['/sendMessage', 'addUserMessage'], ['/sendCommand', 
     }
   });
 }
+// Extra: a channel post (or, with `edited` and the post's `messageId`, its edit) as the bot, an admin of the
+// channel, receives it: a `channel_post` / `edited_channel_post` update with no sender.
+app.post('/sendChannelPost', async (req, res) => {
+  const b = req.body;
+  if (!b.botToken || !b.chat || b.chat.type !== 'channel' || (b.edited && !b.messageId)) {
+    return fail(res, 400, 'botToken and a channel chat are required (and messageId for an edit)');
+  }
+  const message = { botToken: b.botToken, chat: b.chat, date: b.date || nowSec() };
+  if (b.text !== undefined) message.text = b.text;
+  if (b.edited) message.edit_date = nowSec();
+  const ids = { update_id: server.updateId, message_id: Number(b.messageId || server.messageId) };
+  const kind = b.edited ? 'edited_channel_post' : 'channel_post';
+  await server.addUserUpdate({ ...server.getCommonFields(b.botToken), message, kind, postId: b.messageId });
+  if (!b.messageId) server.messageId++;
+  return ok(res, ids);
+});
 // User side: what the bot did besides sending messages (chat actions, commands, edits, ...).
 app.post('/getRecords', (req, res) => ok(res, records(req.body.token)));
 
