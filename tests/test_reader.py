@@ -29,6 +29,29 @@ def test_the_reader_scores_each_sentence_in_one_batch() -> None:
     assert Reader().score(question, []) == []
 
 
+def test_the_sentence_that_answers_scores_above_those_that_do_not() -> None:
+    """A floor on what training taught (an untrained head scores every sentence alike)."""
+    reader = Reader()
+    railway = reader.score(
+        "When did the railway open?",
+        [
+            "The railway opened to passengers in March 1998 after eight years of construction.",
+            "The city is known for its bakeries and its river festival.",
+            "Critics of the railway said its fares were too high.",
+        ],
+    )
+    envoy = reader.score(
+        "Who is Russia's ambassador to Iran?",
+        [
+            "Alexey Dedov, Russia's ambassador to Tehran, said ties would grow.",
+            "Iran and Russia signed a treaty in January.",
+            "The ambassador spoke at a press conference in Tehran.",
+        ],
+    )
+    for scores in (railway, envoy):
+        assert scores[0] > max(scores[1:]) + 0.1
+
+
 def test_damaged_weights_name_the_fix(tmp_path: Path) -> None:
     shutil.copytree(READER_DIR, tmp_path / "reader")
     weights = tmp_path / "reader" / READER_FILE
