@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from rag.pipeline import Pipeline
 
 BASELINE_CITES = 4  # LangChain's default k for similarity_search
-SYSTEMS = ("ours", "baseline")
+SYSTEMS = ("ours", "ours reader on", "ours reader off", "baseline")
+READER_MODES = {"on": ("on",), "off": ("off",), "both": ("on", "off")}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,6 +45,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, default=10, help="doc recall@k cut-off (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object (summaries and per-question scores)")
     p.add_argument("--no-baseline", action="store_true", help="skip the dense baseline")
+    p.add_argument(
+        "--reader",
+        choices=sorted(READER_MODES),
+        help="answer with the trained answer reader on, off or both (one run each); default: as NEWSBOT_READER",
+    )
     p.add_argument("--baseline-cites", type=int, default=BASELINE_CITES, help="passages the baseline cites (default 4)")
 
 
@@ -107,8 +113,17 @@ def evaluate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         raise NewsbotError(f"the index at {settings.data_dir} is empty — give --corpus or run `newsbot ingest` first")
     known = pipeline.registry.article_hash
     questions = [map_gold_ids(q, lambda d: known(d) is not None) for q in questions]
-    warm(pipeline)
-    runs: dict[str, list[Score]] = {"ours": run(questions, ours(pipeline), args.k, progress(len(questions), "ours"))}
+    runs: dict[str, list[Score]] = {}
+    reader = getattr(args, "reader", None)
+    for mode in READER_MODES[reader] if reader else ("",):
+        name = f"ours reader {mode}" if mode else "ours"
+        if mode:  # the extractive answerer with or without the reader; no answer carried over from another run
+            if settings.llm:
+                raise NewsbotError("--reader compares extractive answers — unset NEWSBOT_LLM to use it")
+            pipeline.answerer = pipeline.reading_answerer(on=mode == "on")
+            pipeline.cache = None
+        warm(pipeline)
+        runs[name] = run(questions, ours(pipeline), args.k, progress(len(questions), name))
     if not args.no_baseline:
         ask = baseline(pipeline, args.k, args.baseline_cites)
         runs["baseline"] = run(questions, ask, args.k, progress(len(questions), "baseline"))
@@ -168,7 +183,8 @@ def _cell(value: Any, key: str) -> str:
 def markdown_table(report: dict[str, Any]) -> str:
     """The report as one Markdown table: a row per question kind and system, overall last."""
     summary: dict[str, dict[str, dict[str, Any]]] = report["summary"]
-    kinds = [k for k in summary["ours"] if k != OVERALL] + [OVERALL]
+    first = next(s for s in SYSTEMS if s in summary)
+    kinds = [k for k in summary[first] if k != OVERALL] + [OVERALL]
     header = ["kind", "n", "system"] + [name.replace("@k", f"@{report['k']}") for name, _ in _COLUMNS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for kind in kinds:

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     now: date | None = Field(
         None, description="The date questions are asked on ('yesterday', 'the latest'), YYYY-MM-DD; unset = today."
     )
+    reader: bool = Field(
+        defaults.READER, description="The trained answer reader (on/off) has its say on which sentences answer."
+    )
     fetch_timeout: float = Field(
         defaults.FETCH_TIMEOUT, gt=0, description="Seconds one URL may take in all: connecting, redirects, reading."
     )
@@ -153,4 +156,5 @@ class Settings(BaseSettings):
             chunk_cache=self.chunk_cache,
             exact_limit=self.exact_limit,
             now=self.now,
+            reader=self.reader,
         )

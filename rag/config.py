@@ -16,6 +16,7 @@ ANSWER_CACHE_SIZE = 256  # answers kept for repeated questions
 CHUNK_CACHE = 200_000  # chunks a process keeps in memory (~2 KB each)
 FETCH_TIMEOUT = 15.0  # seconds a URL may take
 LLM_TIMEOUT = 60.0  # seconds one chat-model answer may take before the extractive answer is given
+READER = False  # the trained answer reader (NEWSBOT_READER; docs/reader.md): off unless asked for
 EXACT_LIMIT = 20_000  # chunks up to which dense search compares every vector (rag/index/exact.py)
 REFRESH_EVERY = 15 * 60.0  # seconds between feed refreshes (a feed may set its own)
 PER_HOST = 2  # feed and page requests at once to one host
@@ -44,6 +45,7 @@ class PipelineConfig:
     exact_limit: int = EXACT_LIMIT
     now: date | None = None  # what "yesterday" and "the latest" are relative to; None: the day it is
     chat: ChatSetup | None = None  # None: extractive answers only
+    reader: bool = READER  # the trained answer reader has its say on the extractive answer (rag/answer/reader.py)
 
     def with_chat(self, chat: ChatSetup) -> PipelineConfig:
         """The same configuration, with generative answers."""

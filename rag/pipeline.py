@@ -47,6 +47,7 @@ from rag.types import (
 )
 
 if TYPE_CHECKING:
+    from rag.answer.reader import Reader
     from rag.retrieval.baseline import PlainDense
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,7 @@ class Pipeline:
         self.writer = WriterLock(registry.path.parent)
         self._vectors_at: int | None = None  # the index version the vector store was read at
         self._reopening = threading.Lock()
+        self.reader: Reader | None = None  # the trained answer reader, when the answerer uses it
         self._topics: TopicMatcher | None = None
 
     @classmethod
@@ -215,11 +217,23 @@ class Pipeline:
             today=(lambda: now) if (now := config.now) is not None else date.today,
             cache=AnswerCache(config.answer_cache_size) if config.answer_cache_size > 0 else None,
         )
+        if config.reader:
+            pipeline.answerer = pipeline.reading_answerer()
         if config.chat is not None:
             from rag.answer.llm import generative
 
             pipeline.answerer, pipeline.condenser = generative(config.chat, embedder.encode, pipeline.answerer)
         return pipeline
+
+    def reading_answerer(self, on: bool = True) -> ExtractiveAnswerer:
+        """The extractive answerer over this index, with the trained answer reader (`on`) or without it."""
+        reader = None
+        if on:
+            from rag.answer.reader import Reader
+
+            self.reader = Reader()
+            reader = self.reader.score
+        return ExtractiveAnswerer(idf=self.lexical.idf, analysis=self.chunks.analysis, reader=reader)
 
     # --- ingest ---------------------------------------------------------------------------
     def ingest(
@@ -482,6 +496,8 @@ class Pipeline:
         self.lexical.refresh()
         self.exact.warm()
         read = self.chunks.preload()
+        if self.reader is not None:
+            self.reader.load()
         vectors.settle()
         return read
 

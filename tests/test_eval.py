@@ -260,3 +260,19 @@ def test_second_run_skips_the_unchanged_corpus_and_prints_the_table(eval_data: t
         ["| why", "1", "ours"],
         ["| **overall**", "21", "ours"],
     ]
+
+
+@pytest.mark.slow
+def test_eval_reader_both_runs_the_set_with_the_reader_on_and_off(eval_data: tuple[Path, dict, str]) -> None:
+    data, _, _ = eval_data
+    code, out, err = run_eval(data, "--no-baseline", "--reader", "both", "--json")
+    assert code == 0, err
+    summary = json.loads(out)["summary"]
+    assert list(summary) == ["ours reader on", "ours reader off"]
+    for system in summary.values():  # the floor holds either way, on the shipped questions
+        overall = system[OVERALL]
+        assert {k: overall[k] for k, floor in OURS_MIN.items() if overall[k] < floor} == {}
+        assert {k: overall[k] for k, ceiling in OURS_MAX.items() if overall[k] > ceiling} == {}
+    code, out, _ = run_eval(data, "--no-baseline", "--reader", "both")
+    systems = {line.split(" | ")[2] for line in out.splitlines()[2:]}
+    assert (code, systems) == (0, {"ours reader on", "ours reader off"})

@@ -92,3 +92,18 @@ def test_the_wheel_carries_the_prompt_templates(installed: Path, tmp_path: Path)
         check=True,
     )
     assert probe.stdout.strip().startswith(str(installed))
+
+
+def test_the_wheel_carries_the_answer_reader(installed: Path, tmp_path: Path) -> None:
+    probe = subprocess.run(
+        [
+            str(installed / "bin" / "python"),
+            "-c",
+            "from rag.answer.reader import verified_weights; print(verified_weights())",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.strip().startswith(str(installed))

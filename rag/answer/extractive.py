@@ -44,6 +44,7 @@ _PUBLICATION = re.compile(
 )
 _PRONOUN_START = re.compile(r"^[“\"‘']?(?:he|she|they|it|this|these|that|his|her|their|its)\b", re.IGNORECASE)
 IdfFn = Callable[[Sequence[str]], dict[str, float]]
+ReadFn = Callable[[str, Sequence[str]], list[float]]  # (question, sentences) → how well each answers, 0–1
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ class AnswerConfig:
     part_sentence: float = 0.5  # weight of a passage's best sentence beside the passage as a whole
     part_doc_rank: float = 0.01  # taken off per place its article stands below the first
     own_weight: float = 0.75  # support = own · coverage by the sentence + (1 − own) · by its passage and title
+    # The trained reader (rag.answer.reader), when the answerer has one: it scores the best few fitting sentences.
+    reader_candidates: int = 5  # how many of the best fitting sentences it reads
+    reader_refuse: float = 0.0  # refuse when none of them scores this much (0: the reader never refuses)
+    reader_accept: float = 1.01  # answer a question the lexical scores refuse when one scores this much (>1: never)
+    reader_weight: float = 0.0  # added to a sentence's score, times its reader score (0: the reader picks nothing)
 
 
 @dataclass(frozen=True)
@@ -109,9 +115,14 @@ class ExtractiveAnswerer:
     """Scores the sentences of the top passages against the question and quotes the best."""
 
     def __init__(
-        self, config: AnswerConfig | None = None, idf: IdfFn | None = None, analysis: PassageAnalysis | None = None
+        self,
+        config: AnswerConfig | None = None,
+        idf: IdfFn | None = None,
+        analysis: PassageAnalysis | None = None,
+        reader: ReadFn | None = None,
     ) -> None:
         self.config = config or AnswerConfig()
+        self.reader = reader  # the trained reader's scores (None: lexical scores alone)
         self.idf = idf  # the index's IDF of question words (None: every word weighs 1)
         self.analysis = analysis or PassageAnalysis()  # the passages' stems and sentences, as the index stored them
         self.parts = PartsAnswerer(self.config, self.analysis)
@@ -123,7 +134,11 @@ class ExtractiveAnswerer:
         top = passages[: self.config.passages]
         scored = self._score(question, top)
         fitting = [s for s in scored if s.fits]
-        if self._refuses(scored, fitting):
+        refused = self._refuses(scored, fitting)
+        if self.reader is not None and scored:
+            # refused on lexical scores: the reader may still find the answer among all the best sentences
+            fitting, refused = self._read(question, scored if refused else fitting, refused)
+        if refused:
             return Answer(question=question, text=REFUSAL, refused=True, passages=tuple(passages))
         chosen = self._choose(fitting)
         numbered = number_passages(top)
@@ -147,6 +162,27 @@ class ExtractiveAnswerer:
         best_fit = max(s.support for s in fitting)
         best_unfit = max((s.support for s in scored if not s.fits), default=0.0)
         return best_fit < max(self.config.min_support, self.config.unfit_ratio * best_unfit)
+
+    def _read(self, question: str, fitting: list[_Scored], refused: bool) -> tuple[list[_Scored], bool]:
+        """The reader's say on the best few sentences (the fitting ones; all of them when the lexical scores
+        refused): refuse when none answers, answer when one clearly does though the lexical scores refused, and add
+        its score (weighted) to theirs."""
+        cfg = self.config
+        if not refused and cfg.reader_refuse <= 0 and cfg.reader_weight <= 0:
+            return fitting, refused
+        if refused and cfg.reader_accept > 1:
+            return fitting, refused
+        assert self.reader is not None
+        top = fitting[: cfg.reader_candidates]
+        read = self.reader(question, [s.sentence.text for s in top])
+        best = max(read)
+        if refused:  # answered by the one sentence the reader scores best, if it scores well enough
+            return [top[read.index(best)]], best < cfg.reader_accept
+        refused = best < cfg.reader_refuse
+        if cfg.reader_weight > 0:
+            top = [replace(s, score=s.score + cfg.reader_weight * r) for s, r in zip(top, read, strict=True)]
+            fitting = sorted(top, key=lambda x: -x.score) + fitting[len(top) :]
+        return fitting, refused
 
     def _sentences(self, passages: Sequence[Passage]) -> list[_Sentence]:
         """The distinct sentences of the passages, each with its own and its context's stems."""
