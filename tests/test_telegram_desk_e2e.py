@@ -14,6 +14,7 @@ import pytest
 
 from rag.pipeline import Pipeline
 from tests.emulator import BotMessage, TelegramEmulator, emulator_fixture  # noqa: F401  (the fixture)
+from tests.test_feeds import article_page, send, serve
 from tests.test_telegram_e2e import ADMIN, HARBOUR, WAIT, running_bot, say
 from tests.test_telegram_e2e import pipeline as pipeline
 
@@ -132,3 +133,51 @@ async def test_a_channel_post_is_indexed_alerted_and_replaced_by_its_edit(
         for article in pipeline.articles():
             if article.doc_id.startswith("tg-"):
                 pipeline.remove(article.doc_id)
+
+
+FEED = b"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Coast News</title><link>http://coast.example/</link><description>News</description>
+<item><title>Kestrel Harbour bridge shut by storm damage</title><link>/bridge</link><guid>bridge-1</guid>
+<pubDate>Thu, 06 Mar 2025 09:00:00 GMT</pubDate></item>
+<item><title>Rovers sign a new striker</title><link>/rovers</link><guid>rovers-1</guid>
+<pubDate>Thu, 06 Mar 2025 10:00:00 GMT</pubDate></item>
+</channel></rss>"""
+BRIDGE = [
+    "The Kestrel Harbour bridge was shut on Thursday after a storm damaged its repaired deck, engineers said.",
+    "The bridge repairs, finished only last week, will have to be checked again before traffic returns.",
+]
+ROVERS = [
+    "Rovers signed a new striker from City on Thursday for a club record fee, the coach announced.",
+    "The striker scored twenty goals last season and will wear the number nine shirt at the stadium.",
+]
+
+
+@pytest.mark.asyncio
+async def test_a_feed_refresh_alerts_the_follower_of_the_matching_article_only(
+    telegram_emulator: TelegramEmulator,
+    pipeline: Pipeline,
+    tmp_path: Path,
+) -> None:
+    """An admin adds a local feed and refreshes it from the chat; the follower hears of the bridge, not of Rovers."""
+    emu = telegram_emulator
+    before = {a.doc_id for a in pipeline.articles()}
+    try:
+        with serve({}) as site:
+            site.routes["/rss"] = send(FEED)
+            bridge = article_page("Kestrel Harbour bridge shut by storm damage", BRIDGE)
+            site.routes["/bridge"] = send(bridge, "text/html")
+            site.routes["/rovers"] = send(article_page("Rovers sign a new striker", ROVERS), "text/html")
+            async with running_bot(emu, pipeline, tmp_path):
+                await say(emu, FOLLOWER, "/follow Kestrel Harbour bridge repairs", count=1)
+                [added] = await say(emu, ADMIN, f"/feed add {site.base}/rss", count=1)
+                assert seen(added) == f"Added the feed Coast News ({site.base}/rss)."
+                [done] = (await say(emu, ADMIN, "/refresh", count=2))[1:]
+                assert seen(done) == "Refreshed 1 feeds: 2 new articles."
+                messages = await emu.wait_for_bot_messages(FOLLOWER, 2, timeout=WAIT)
+                await asyncio.sleep(0.5)  # bounded: time for a wrong alert to arrive, were one sent
+                alerts = [seen(m) for m in await emu.history(FOLLOWER) if seen(m).startswith("New article")]
+                assert len(alerts) == 1 and "Kestrel Harbour bridge shut by storm damage" in alerts[0]
+                assert all("Rovers" not in seen(m) for m in messages)
+    finally:
+        for doc_id in {a.doc_id for a in pipeline.articles()} - before:
+            pipeline.remove(doc_id)

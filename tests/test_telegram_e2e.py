@@ -27,7 +27,9 @@ import pytest_asyncio
 from telegram.ext import Application
 
 from bot.settings import Settings
+from bot.telegram.alerts import desk_of
 from bot.telegram.app import build_application
+from bot.telegram.feeddesk import PipelineFeeds
 from bot.telegram.handlers import ADMINS_ONLY, deps_of
 from rag.answer import REFUSAL
 from rag.pipeline import Pipeline
@@ -70,6 +72,7 @@ async def running_bot(
     values: dict[str, Any] = {"rate_limit": 0, "admins": {ADMIN}, "max_upload_bytes": 5000, **settings}
     config = Settings(data_dir=data_dir, telegram_bot_token=emu.token, telegram_base_url=emu.api_url, **values)
     app = build_application(config, pipeline)
+    desk_of(app).feeds = PipelineFeeds(app, pipeline, config)  # as run_telegram does
     async with app:
         await app.post_init(app)  # type: ignore[misc]
         await app.start()
