@@ -23,6 +23,7 @@ from tests.conftest import OMAN_QUOTE, ROOT, SEED_FILE, SHARED_EVAL, make_pipeli
 
 pytestmark = pytest.mark.slow
 MULTIHOP = SHARED_EVAL / "multihop_rag" / "corpus.jsonl"
+needs_multihop = pytest.mark.skipif(not MULTIHOP.is_file(), reason="needs ../shared/eval/multihop_rag/corpus.jsonl")
 
 
 def check(data: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -30,6 +31,7 @@ def check(data: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> tuple[
     return code, capsys.readouterr().out
 
 
+@needs_multihop
 def test_two_writers_at_once_leave_every_vector_reachable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
     a = corpus(tmp_path / "a.jsonl", 25, first=0, paragraphs=4)
@@ -199,6 +201,7 @@ def multihop_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data
 
 
+@needs_multihop
 def test_the_same_questions_get_the_same_answers_in_every_process(multihop_index: Path) -> None:
     questions = SHARED_EVAL / "multihop_rag" / "questions.jsonl"
     runs = []
