@@ -17,7 +17,6 @@ import functools
 import hashlib
 import json
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,7 +29,7 @@ import httpx
 
 from rag.config import FETCH_TIMEOUT
 from rag.errors import ArticleUnreadable
-from rag.ingest.fetch import MAX_REDIRECTS, _Backend, _Transport, read_body, unreachable
+from rag.ingest.fetch import MAX_REDIRECTS, TooManyRedirects, final_response, guarded_client, read_body, unreachable
 from rag.ingest.guard import AddressGuard, Refused
 from rag.ingest.loaders import one_line
 
@@ -87,10 +86,23 @@ def fetch_feed(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    transport = _Transport(_Backend(guard, time.monotonic() + timeout))
     try:
-        with httpx.Client(transport=transport, headers=headers, timeout=timeout, trust_env=False) as client:
-            return _get(client, url, max_bytes)
+        with guarded_client(guard, timeout, headers) as client, final_response(client, url) as (final, response, moved):
+            common = {
+                "url": final,
+                "etag": response.headers.get("etag"),
+                "last_modified": response.headers.get("last-modified"),
+                "moved_to": moved,
+            }
+            if response.status_code == 304:
+                return FeedResponse(status=304, **common)
+            if response.status_code >= 400:
+                raise FeedError(f"{url}: the server answered HTTP {response.status_code} — check the feed's address")
+            body = read_body(response, max_bytes, url)
+            ctype = response.headers.get("content-type", "")
+            return FeedResponse(status=response.status_code, body=body, content_type=ctype, **common)
+    except TooManyRedirects:
+        raise FeedError(f"{url}: more than {MAX_REDIRECTS} redirects (a loop?) — check the feed's address") from None
     except (Refused, httpx.InvalidURL, httpx.UnsupportedProtocol, httpcore.ConnectError, httpcore.ConnectTimeout):
         raise FeedError(str(unreachable(url, guard))) from None
     except httpcore.TimeoutException:
@@ -101,36 +113,6 @@ def fetch_feed(
         raise FeedError(str(exc).replace("is it an article?", "is it a feed?")) from None
     except (httpcore.NetworkError, httpcore.ProtocolError, httpx.HTTPError) as exc:
         raise FeedError(f"{url}: the transfer failed ({type(exc).__name__}) — newsbot tries again later") from None
-
-
-def _get(client: httpx.Client, url: str, max_bytes: int) -> FeedResponse:
-    current = httpx.URL(url)
-    permanent: str | None = None
-    all_permanent = True
-    for _ in range(MAX_REDIRECTS + 1):
-        if current.scheme not in ("http", "https"):
-            raise Refused(current.scheme)
-        with client.stream("GET", current) as response:
-            location = response.headers.get("location")
-            if response.is_redirect and location:
-                current = current.join(location)
-                all_permanent = all_permanent and response.status_code in (301, 308)
-                permanent = str(current) if all_permanent else None
-                continue
-            common = {
-                "url": str(current),
-                "etag": response.headers.get("etag"),
-                "last_modified": response.headers.get("last-modified"),
-                "moved_to": permanent,
-            }
-            if response.status_code == 304:
-                return FeedResponse(status=304, **common)
-            if response.status_code >= 400:
-                raise FeedError(f"{url}: the server answered HTTP {response.status_code} — check the feed's address")
-            body = read_body(response, max_bytes, url)
-            ctype = response.headers.get("content-type", "")
-            return FeedResponse(status=response.status_code, body=body, content_type=ctype, **common)
-    raise FeedError(f"{url}: more than {MAX_REDIRECTS} redirects (a loop?) — check the feed's address")
 
 
 # --- parsing ---------------------------------------------------------------------------------------------------

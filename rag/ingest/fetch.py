@@ -19,7 +19,8 @@ import re
 import ssl
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -172,26 +173,24 @@ class _Body(httpx.SyncByteStream):
 
 
 # --- the fetch ---------------------------------------------------------------------------------------------------
-def fetch(
-    url: str, *, timeout: float = FETCH_TIMEOUT, guard: AddressGuard | None = None, max_bytes: int = MAX_BYTES
-) -> Page:
-    """GET a URL within `timeout` seconds in all, following redirects (each hop checked), its body at most
-    `max_bytes` decompressed; ArticleUnreadable saying what went wrong."""
-    guard = guard or AddressGuard()
+class TooManyRedirects(Exception):
+    """More than MAX_REDIRECTS hops (a loop?); each caller says so in its own words."""
+
+
+def guarded_client(guard: AddressGuard, timeout: float, headers: Mapping[str, str]) -> httpx.Client:
+    """An httpx client whose every connection goes through `guard`, with one deadline, `timeout` seconds from now,
+    for everything it does (connecting, redirects, reading)."""
     transport = _Transport(_Backend(guard, time.monotonic() + timeout))
-    try:
-        with httpx.Client(transport=transport, headers=_HEADERS, timeout=timeout, trust_env=False) as client:
-            return _follow(client, url, max_bytes)
-    except (Refused, httpx.InvalidURL, httpx.UnsupportedProtocol, httpcore.ConnectError, httpcore.ConnectTimeout):
-        raise unreachable(url, guard) from None
-    except httpcore.TimeoutException:
-        raise ArticleUnreadable(f"{url}: timed out after {timeout:g} s — try again later") from None
-    except (httpcore.NetworkError, httpcore.ProtocolError, httpx.HTTPError) as exc:
-        raise ArticleUnreadable(f"{url}: the transfer failed ({type(exc).__name__}) — try again later") from None
+    return httpx.Client(transport=transport, headers=headers, timeout=timeout, trust_env=False)
 
 
-def _follow(client: httpx.Client, url: str, max_bytes: int) -> Page:
+@contextmanager
+def final_response(client: httpx.Client, url: str) -> Iterator[tuple[str, httpx.Response, str | None]]:
+    """GET `url` and follow its redirects: (the final URL, its response, still streaming, and where the
+    redirects led when every one was permanent — 301/308 — else None). Each hop's scheme is checked here (Refused)
+    and its address by the client's guard; TooManyRedirects past MAX_REDIRECTS."""
     current = httpx.URL(url)
+    hops, permanent = 0, True
     for _ in range(MAX_REDIRECTS + 1):
         if current.scheme not in ("http", "https"):
             raise Refused(current.scheme)
@@ -199,12 +198,32 @@ def _follow(client: httpx.Client, url: str, max_bytes: int) -> Page:
             location = response.headers.get("location")
             if response.is_redirect and location:
                 current = current.join(location)
+                hops, permanent = hops + 1, permanent and response.status_code in (301, 308)
                 continue
+            yield str(current), response, str(current) if hops and permanent else None
+            return
+    raise TooManyRedirects
+
+
+def fetch(
+    url: str, *, timeout: float = FETCH_TIMEOUT, guard: AddressGuard | None = None, max_bytes: int = MAX_BYTES
+) -> Page:
+    """GET a URL within `timeout` seconds in all, following redirects (each hop checked), its body at most
+    `max_bytes` decompressed; ArticleUnreadable saying what went wrong."""
+    guard = guard or AddressGuard()
+    try:
+        with guarded_client(guard, timeout, _HEADERS) as client, final_response(client, url) as (final, response, _):
             if response.status_code >= 400:
                 raise ArticleUnreadable(f"{url}: the server answered HTTP {response.status_code} — check the address")
-            body = read_body(response, max_bytes, url)
-            return Page(str(current), response.headers.get("content-type", ""), body)
-    raise ArticleUnreadable(f"{url}: more than {MAX_REDIRECTS} redirects — check the address")
+            return Page(final, response.headers.get("content-type", ""), read_body(response, max_bytes, url))
+    except TooManyRedirects:
+        raise ArticleUnreadable(f"{url}: more than {MAX_REDIRECTS} redirects — check the address") from None
+    except (Refused, httpx.InvalidURL, httpx.UnsupportedProtocol, httpcore.ConnectError, httpcore.ConnectTimeout):
+        raise unreachable(url, guard) from None
+    except httpcore.TimeoutException:
+        raise ArticleUnreadable(f"{url}: timed out after {timeout:g} s — try again later") from None
+    except (httpcore.NetworkError, httpcore.ProtocolError, httpx.HTTPError) as exc:
+        raise ArticleUnreadable(f"{url}: the transfer failed ({type(exc).__name__}) — try again later") from None
 
 
 def read_body(response: httpx.Response, max_bytes: int, url: str) -> bytes:
