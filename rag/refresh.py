@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from rag.errors import ArticleUnreadable
 from rag.index.feedtable import Feed, FeedTable
 from rag.ingest import dedupe
 from rag.ingest.feeds import Entry, FeedError, fetch_feed, is_html, iter_entries, parse_feed
-from rag.ingest.follow import HostLimit, entry_article, entry_doc_id, prefetched
+from rag.ingest.follow import HostLimit, entry_article, prefetched
 from rag.ingest.guard import AddressGuard
 from rag.types import Article, IngestNote, IngestProgress
 
@@ -199,29 +200,22 @@ def refresh(
             failed = list(dict.fromkeys(failed + report.failed))
             for feed_id, rows in handled.items():
                 table.mark_seen(feed_id, rows)
-            waiting = {feed_id for feed_id, _ in work} - {
-                feed_id for feed_id, rows in handled.items() if len(rows) == sum(1 for f, _ in work if f == feed_id)
-            }
-            for feed_id in waiting:
-                table.unfinished(feed_id)
+            entries = Counter(feed_id for feed_id, _ in work)
+            for feed_id, count in entries.items():
+                if len(handled.get(feed_id, ())) < count:  # stopped, or an entry failed: fetch its rest next time
+                    table.unfinished(feed_id)
         removed = _retain(pipeline, table, keep_days, now) if keep_days else []
-        outcomes = tuple(
-            FeedOutcome(
-                f.feed.id,
-                (table.find(str(f.feed.id)) or f.feed).url,
-                (table.find(str(f.feed.id)) or f.feed).title,
-                per_feed[f.feed.id]["added"],
-                per_feed[f.feed.id]["skipped"],
-                f.status,
-                f.error,
+        outcomes = []
+        for f in fetched:
+            now_as = table.find(str(f.feed.id)) or f.feed  # its URL after a permanent redirect, its title as parsed
+            counts = per_feed[f.feed.id]
+            outcomes.append(
+                FeedOutcome(f.feed.id, now_as.url, now_as.title, counts["added"], counts["skipped"], f.status, f.error)
             )
-            for f in fetched
-        )
     finally:
         table.close()
-    return RefreshReport(
-        outcomes, tuple(new_ids), tuple(removed), tuple(notes), tuple(failed), chunks, time.perf_counter() - started
-    )
+    seconds = time.perf_counter() - started
+    return RefreshReport(tuple(outcomes), tuple(new_ids), tuple(removed), tuple(notes), tuple(failed), chunks, seconds)
 
 
 def _retain(pipeline: Pipeline, table: FeedTable, keep_days: int, now: float) -> list[str]:
@@ -234,8 +228,3 @@ def _retain(pipeline: Pipeline, table: FeedTable, keep_days: int, now: float) ->
     gone = [d for d, was in zip(old, found, strict=True) if was]
     table.forget(gone)
     return gone
-
-
-def entry_id(entry: Entry) -> str:
-    """The doc id an entry's article gets (for callers that name it before indexing)."""
-    return entry_doc_id(entry)
