@@ -148,21 +148,9 @@ def _remove(table: Any, keys: list[str], purge: bool, settings: Settings) -> int
 
 def also_appeared(settings: Settings) -> dict[str, list[str]]:
     """Doc id → where else its story appeared (near-duplicates not indexed again); empty without feeds."""
-    import sqlite3
+    from rag.index.feedtable import also_at
 
-    path = settings.pipeline_config().registry_path
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            rows = db.execute("SELECT doc_id, url, source FROM duplicates ORDER BY seen_at").fetchall()
-        finally:
-            db.close()
-    except sqlite3.Error:  # no index, or one that never followed a feed
-        return {}
-    out: dict[str, list[str]] = {}
-    for doc_id, url, source in rows:
-        out.setdefault(doc_id, []).append(f"{source}: {url}" if source else url)
-    return out
+    return also_at(settings.pipeline_config().registry_path)
 
 
 def summary_lines(report: RefreshReport) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,11 +198,31 @@ class FeedTable:
 
     def also_at(self) -> dict[str, list[str]]:
         """Doc id → the other places (source: url) the story appeared."""
-        out: dict[str, list[str]] = {}
-        for doc_id, url, source in self._run("SELECT doc_id, url, source FROM duplicates ORDER BY seen_at"):
-            out.setdefault(doc_id, []).append(f"{source}: {url}" if source else url)
-        return out
+        return _also_at(self._run(_ALSO_AT))
 
     def close(self) -> None:
         with self.lock:
             self.db.close()
+
+
+_ALSO_AT = "SELECT doc_id, url, source FROM duplicates ORDER BY seen_at"
+
+
+def _also_at(rows: Iterable[tuple[str, str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for doc_id, url, source in rows:
+        out.setdefault(doc_id, []).append(f"{source}: {url}" if source else url)
+    return out
+
+
+def also_at(path: Path) -> dict[str, list[str]]:
+    """`FeedTable.also_at` read without writing anything: empty when there is no index, or it never followed a
+    feed (for `newsbot list`, which must not create a data dir or tables)."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return _also_at(db.execute(_ALSO_AT))
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return {}
