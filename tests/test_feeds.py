@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import FeedConfig
-from rag.index.feedtable import FeedTable
+from rag.index.feedtable import FeedTable, also_at
 from rag.ingest.feeds import FeedError, advertised_feeds, fetch_feed, parse_feed
 from rag.ingest.guard import AddressGuard
 from rag.refresh import refresh
@@ -375,6 +375,9 @@ def test_syndicated_copy_is_indexed_once_and_listed_where_it_appeared(site: Serv
     also = table.also_at()
     assert list(also) == list(report.new_doc_ids) and "/story" in also[report.new_doc_ids[0]][0]
     table.close()
+    assert also_at(fake_pipeline.registry.path) == also  # what `newsbot list` shows, read without writing
+    missing = fake_pipeline.registry.path.parent / "nowhere" / "index.sqlite3"
+    assert also_at(missing) == {} and not missing.parent.exists()
 
 
 def test_retention_removes_old_articles_through_removal(site: Server, fake_pipeline) -> None:  # type: ignore[no-untyped-def]
