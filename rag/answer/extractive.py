@@ -65,10 +65,12 @@ class AnswerConfig:
     part_doc_rank: float = 0.01  # taken off per place its article stands below the first
     own_weight: float = 0.75  # support = own · coverage by the sentence + (1 − own) · by its passage and title
     # The trained reader (rag.answer.reader), when the answerer has one: it scores the best few fitting sentences.
+    # The defaults: the blend alone, the setting that helped on SQuAD dev without answering an unanswerable seed
+    # question (docs/reader.md).
     reader_candidates: int = 5  # how many of the best fitting sentences it reads
     reader_refuse: float = 0.0  # refuse when none of them scores this much (0: the reader never refuses)
     reader_accept: float = 1.01  # answer a question the lexical scores refuse when one scores this much (>1: never)
-    reader_weight: float = 0.0  # added to a sentence's score, times its reader score (0: the reader picks nothing)
+    reader_weight: float = 1.0  # added to a sentence's score, times its reader score (0: the reader picks nothing)
 
 
 @dataclass(frozen=True)
