@@ -181,7 +181,7 @@ class Pipeline:
             self.exact,
             today,
         )
-        self.answerer = answerer or ExtractiveAnswerer(idf=self.lexical.idf, analysis=self.chunks.analysis)
+        self.answerer = answerer or self.reading_answerer(on=False)
         self.condenser = condenser
         self.ingest_config = ingest_config or IngestConfig()
         self.cache = cache  # repeated questions at the same index version are answered from it
